@@ -63,7 +63,8 @@ public:
 
     // Internal representation (used by event_parser; stable enough to read, not to build).
     struct pointer {
-        std::vector<std::string> tokens;  // unescaped reference tokens
+        std::vector<std::string> tokens;     // unescaped reference tokens
+        std::vector<std::int64_t> indexes;   // per token: array index, or -1 if not one
     };
     static constexpr std::int32_t none = -1;
     [[nodiscard]] std::span<const pointer> pointers() const noexcept { return _pointers; }

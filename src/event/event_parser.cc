@@ -1,0 +1,589 @@
+// Event framing (one object or NDJSON lines), full validation and field extraction with
+// simdjson on-demand, error-code API only.
+
+#include <sluice/base/assert.h>
+#include <sluice/event/event.h>
+
+#include <simdjson.h>
+
+#include <array>
+#include <charconv>
+#include <cstring>
+
+namespace sluice::event {
+
+static_assert(json_padding == simdjson::SIMDJSON_PADDING);
+// On-demand uses the kernel chosen at compile time; meson adds -mpclmul so it is haswell+.
+#if !defined(SIMDJSON_FUZZ_BUILD) && defined(__AVX2__) && !defined(__PCLMUL__)
+#warning "simdjson on-demand falls back to its portable kernel: build with -mpclmul"
+#endif
+
+namespace od = simdjson::ondemand;
+
+// ---------------------------------------------------------------------------------------------
+// compiled_rules
+
+namespace {
+
+// RFC 6901: "" or "/tok/tok"; '~0' -> '~', '~1' -> '/'.
+bool split_pointer(std::string_view p, std::vector<std::string>& tokens) {
+    tokens.clear();
+    if (p.empty() || p[0] != '/') return false;
+    std::string cur;
+    for (std::size_t i = 1; i <= p.size(); ++i) {
+        if (i == p.size() || p[i] == '/') {
+            tokens.push_back(cur);
+            cur.clear();
+            continue;
+        }
+        if (p[i] == '~') {
+            if (i + 1 >= p.size()) return false;
+            if (p[i + 1] == '0') cur.push_back('~');
+            else if (p[i + 1] == '1') cur.push_back('/');
+            else return false;
+            ++i;
+            continue;
+        }
+        cur.push_back(p[i]);
+    }
+    return true;
+}
+
+// Canonical array index ("0", "17"; not "01", "-1", "+1"), else -1.
+std::int64_t token_index(std::string_view t) {
+    if (t.empty() || t.size() > 9) return -1;
+    if (t.size() > 1 && t[0] == '0') return -1;
+    std::int64_t v = 0;
+    for (char c : t) {
+        if (c < '0' || c > '9') return -1;
+        v = v * 10 + (c - '0');
+    }
+    return v;
+}
+
+}  // namespace
+
+result<compiled_rules> compiled_rules::make(const topic_rules& rules) {
+    compiled_rules c;
+    c._rules = rules;
+    std::vector<std::string> tokens;
+    // Adds (or finds) a pointer; returns its index, or -2 if malformed / too many.
+    auto add = [&](const std::string& p) -> std::int32_t {
+        if (!split_pointer(p, tokens)) return -2;
+        for (std::size_t i = 0; i < c._pointers.size(); ++i) {
+            if (c._pointers[i].tokens == tokens) return static_cast<std::int32_t>(i);
+        }
+        if (c._pointers.size() >= max_pointers) return -2;
+        pointer ptr;
+        ptr.tokens = tokens;
+        for (const auto& t : tokens) ptr.indexes.push_back(token_index(t));
+        c._pointers.push_back(std::move(ptr));
+        return static_cast<std::int32_t>(c._pointers.size() - 1);
+    };
+    if (!rules.key_pointer.empty()) {
+        c._key = add(rules.key_pointer);
+        if (c._key < 0) return errc::invalid_argument;
+    }
+    if (!rules.timestamp_pointer.empty()) {
+        c._timestamp = add(rules.timestamp_pointer);
+        if (c._timestamp < 0) return errc::invalid_argument;
+    }
+    for (const auto& r : rules.require_pointers) {
+        const std::int32_t i = add(r);
+        if (i < 0) return errc::invalid_argument;
+        c._required.push_back(i);
+    }
+    if (rules.max_event_bytes == 0) return errc::invalid_argument;
+    return c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// event_parser_impl
+
+namespace {
+
+enum class kind : std::uint8_t { string, number, boolean, null, object, array };
+
+struct capture {
+    bool found = false;
+    kind k = kind::null;
+    const char* start = nullptr;  // first byte of the value in the parse buffer
+    std::string_view token;       // scalars: raw token without trailing whitespace
+    std::string_view unescaped;   // strings: content, in simdjson's string buffer
+};
+
+constexpr bool is_ws(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+std::string_view trim_right(std::string_view s) noexcept {
+    while (!s.empty() && is_ws(s.back())) s.remove_suffix(1);
+    return s;
+}
+
+// JSON number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?  (any magnitude)
+bool valid_number(std::string_view s) noexcept {
+    std::size_t i = 0;
+    const std::size_t n = s.size();
+    auto digit = [&](std::size_t k) { return k < n && s[k] >= '0' && s[k] <= '9'; };
+    if (i < n && s[i] == '-') ++i;
+    if (!digit(i)) return false;
+    if (s[i] == '0') {
+        ++i;
+    } else {
+        while (digit(i)) ++i;
+    }
+    if (i < n && s[i] == '.') {
+        ++i;
+        if (!digit(i)) return false;
+        while (digit(i)) ++i;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        ++i;
+        if (i < n && (s[i] == '+' || s[i] == '-')) ++i;
+        if (!digit(i)) return false;
+        while (digit(i)) ++i;
+    }
+    return i == n;
+}
+
+// JSON forbids unescaped control characters inside strings; simdjson does not check them.
+bool has_control_char(std::string_view s) noexcept {
+    for (char c : s) {
+        if (static_cast<unsigned char>(c) < 0x20) return true;
+    }
+    return false;
+}
+
+// End (one past) of the object/array starting at `p` in validated JSON ending before `end`.
+const char* container_end(const char* p, const char* end) noexcept {
+    std::size_t depth = 0;
+    bool in_string = false;
+    for (; p < end; ++p) {
+        const char c = *p;
+        if (in_string) {
+            if (c == '\\') ++p;
+            else if (c == '"') in_string = false;
+            continue;
+        }
+        if (c == '"') in_string = true;
+        else if (c == '{' || c == '[') ++depth;
+        else if (c == '}' || c == ']') {
+            if (--depth == 0) return p + 1;
+        }
+    }
+    return end;
+}
+
+}  // namespace
+
+class event_parser_impl {
+public:
+    explicit event_parser_impl(std::size_t capacity)
+        : _capacity(capacity),
+          _scratch(new char[capacity + simdjson::SIMDJSON_PADDING]()),
+          _keys(new std::byte[capacity]()) {
+        const auto err = _parser.allocate(capacity, max_depth + 2);
+        SLUICE_ASSERT(err == simdjson::SUCCESS, "simdjson parser allocation failed");
+    }
+
+    void reset_keys() noexcept { _keys_used = 0; }
+
+    // Parses one event [ev, ev+len) with `after` readable bytes following it.
+    event_result parse(const char* ev, std::size_t len, std::size_t after,
+                       const compiled_rules& rules, std::int64_t ingest_ms,
+                       parser_stats& stats) noexcept;
+
+private:
+    bool walk(od::value& v, std::size_t depth, std::uint32_t match) noexcept;
+    bool walk_object(od::object& obj, std::size_t depth, std::uint32_t match) noexcept;
+    bool walk_array(od::array& arr, std::size_t depth, std::uint32_t match) noexcept;
+    bool scalar(od::value& v, od::json_type t, kind& k, std::string_view& tok,
+                std::string_view& str) noexcept;
+    void record(std::uint32_t targets, kind k, const char* start, std::string_view tok,
+                std::string_view str) noexcept;
+
+    // Splits `match` into pointers that end at `depth` (targets) and those that go deeper.
+    void split(std::uint32_t match, std::size_t depth, std::uint32_t& targets,
+               std::uint32_t& deeper) const noexcept {
+        targets = 0;
+        deeper = 0;
+        while (match != 0) {
+            const int i = __builtin_ctz(match);
+            match &= match - 1;
+            if (_ptrs[static_cast<std::size_t>(i)].tokens.size() == depth) targets |= 1u << i;
+            else deeper |= 1u << i;
+        }
+    }
+
+    std::size_t _capacity;
+    od::parser _parser;
+    std::unique_ptr<char[]> _scratch;
+    std::unique_ptr<std::byte[]> _keys;
+    std::size_t _keys_used = 0;
+    std::span<const compiled_rules::pointer> _ptrs;
+    std::array<capture, max_pointers> _caps{};
+};
+
+void event_parser_impl::record(std::uint32_t targets, kind k, const char* start,
+                               std::string_view tok, std::string_view str) noexcept {
+    while (targets != 0) {
+        const int i = __builtin_ctz(targets);
+        targets &= targets - 1;
+        capture& c = _caps[static_cast<std::size_t>(i)];
+        if (c.found) continue;  // duplicate keys: the first one wins (like at_pointer)
+        c.found = true;
+        c.k = k;
+        c.start = start;
+        c.token = tok;
+        c.unescaped = str;
+    }
+}
+
+bool event_parser_impl::scalar(od::value& v, od::json_type t, kind& k, std::string_view& tok,
+                               std::string_view& str) noexcept {
+    tok = trim_right(v.raw_json_token());
+    switch (t) {
+        case od::json_type::string: {
+            k = kind::string;
+            if (v.get_string().get(str) != simdjson::SUCCESS) return false;
+            return !has_control_char(tok);
+        }
+        case od::json_type::number: k = kind::number; return valid_number(tok);
+        case od::json_type::boolean: k = kind::boolean; return tok == "true" || tok == "false";
+        case od::json_type::null: k = kind::null; return tok == "null";
+        default: return false;
+    }
+}
+
+bool event_parser_impl::walk(od::value& v, std::size_t depth, std::uint32_t match) noexcept {
+    if (depth > max_depth) return false;
+    od::json_type t;
+    if (v.type().get(t) != simdjson::SUCCESS) return false;
+    std::uint32_t targets, deeper;
+    split(match, depth, targets, deeper);
+    if (t == od::json_type::object) {
+        if (targets != 0) record(targets, kind::object, v.raw_json_token().data(), {}, {});
+        od::object obj;
+        if (v.get_object().get(obj) != simdjson::SUCCESS) return false;
+        return walk_object(obj, depth, deeper);
+    }
+    if (t == od::json_type::array) {
+        if (targets != 0) record(targets, kind::array, v.raw_json_token().data(), {}, {});
+        od::array arr;
+        if (v.get_array().get(arr) != simdjson::SUCCESS) return false;
+        return walk_array(arr, depth, deeper);
+    }
+    kind k;
+    std::string_view tok, str;
+    if (!scalar(v, t, k, tok, str)) return false;
+    if (targets != 0) record(targets, k, tok.data(), tok, str);
+    return true;
+}
+
+bool event_parser_impl::walk_object(od::object& obj, std::size_t depth,
+                                    std::uint32_t deeper) noexcept {
+    for (auto field_r : obj) {
+        od::field field;
+        if (std::move(field_r).get(field) != simdjson::SUCCESS) return false;
+        std::string_view key;
+        if (field.unescaped_key().get(key) != simdjson::SUCCESS) return false;
+        std::uint32_t child = 0;
+        for (std::uint32_t m = deeper; m != 0; m &= m - 1) {
+            const int i = __builtin_ctz(m);
+            if (_ptrs[static_cast<std::size_t>(i)].tokens[depth] == key) child |= 1u << i;
+        }
+        if (!walk(field.value(), depth + 1, child)) return false;
+    }
+    return true;
+}
+
+bool event_parser_impl::walk_array(od::array& arr, std::size_t depth,
+                                   std::uint32_t deeper) noexcept {
+    std::int64_t index = 0;
+    for (auto elem_r : arr) {
+        od::value elem;
+        if (std::move(elem_r).get(elem) != simdjson::SUCCESS) return false;
+        std::uint32_t child = 0;
+        for (std::uint32_t m = deeper; m != 0; m &= m - 1) {
+            const int i = __builtin_ctz(m);
+            if (_ptrs[static_cast<std::size_t>(i)].indexes[depth] == index) child |= 1u << i;
+        }
+        if (!walk(elem, depth + 1, child)) return false;
+        ++index;
+    }
+    return true;
+}
+
+event_result event_parser_impl::parse(const char* ev, std::size_t len, std::size_t after,
+                                      const compiled_rules& rules, std::int64_t ingest_ms,
+                                      parser_stats& stats) noexcept {
+    event_result r;
+    r.raw = bytes_view(reinterpret_cast<const std::byte*>(ev), len);
+    r.timestamp_ms = ingest_ms;
+    if (len > rules.max_event_bytes() || len > _capacity) {
+        r.reason = reject_reason::too_large;
+        return r;
+    }
+    const char* buf = ev;
+    std::size_t buf_cap = len + after;
+    if (after < simdjson::SIMDJSON_PADDING) {
+        std::memcpy(_scratch.get(), ev, len);
+        buf = _scratch.get();
+        buf_cap = len + simdjson::SIMDJSON_PADDING;
+        ++stats.scratch_copies;
+    }
+    // Pointers into `buf` map back to the payload by offset.
+    auto to_input = [&](const char* p, std::size_t n) {
+        return bytes_view(reinterpret_cast<const std::byte*>(ev + (p - buf)), n);
+    };
+
+    _ptrs = rules.pointers();
+    const std::size_t nptr = _ptrs.size();
+    for (std::size_t i = 0; i < nptr; ++i) _caps[i] = capture{};
+    const std::uint32_t all = nptr == 32 ? ~0u : ((1u << nptr) - 1);
+
+    od::document doc;
+    if (_parser.iterate(buf, len, buf_cap).get(doc) != simdjson::SUCCESS) {
+        r.reason = reject_reason::not_json;
+        return r;
+    }
+    od::json_type t;
+    if (doc.type().get(t) != simdjson::SUCCESS) {
+        r.reason = reject_reason::not_json;
+        return r;
+    }
+    bool ok;
+    if (t == od::json_type::object) {
+        od::object obj;
+        ok = doc.get_object().get(obj) == simdjson::SUCCESS && walk_object(obj, 0, all);
+    } else if (t == od::json_type::array) {
+        od::array arr;
+        ok = doc.get_array().get(arr) == simdjson::SUCCESS && walk_array(arr, 0, 0);
+    } else {
+        std::string_view tok;
+        ok = doc.raw_json_token().get(tok) == simdjson::SUCCESS;
+        if (ok) {
+            tok = trim_right(tok);
+            switch (t) {
+                case od::json_type::string: {
+                    std::string_view s;
+                    ok = doc.get_string().get(s) == simdjson::SUCCESS && !has_control_char(tok);
+                    break;
+                }
+                case od::json_type::number: ok = valid_number(tok); break;
+                case od::json_type::boolean: ok = tok == "true" || tok == "false"; break;
+                case od::json_type::null: ok = tok == "null"; break;
+                default: ok = false; break;
+            }
+            // A root scalar token runs to the end of the input: nothing may follow it.
+            ok = ok && tok.data() + tok.size() <= buf + len &&
+                 trim_right(std::string_view(tok.data(), static_cast<std::size_t>(
+                                                              buf + len - tok.data()))) == tok;
+        }
+    }
+    if (ok && t != od::json_type::string && t != od::json_type::number &&
+        t != od::json_type::boolean && t != od::json_type::null) {
+        // Trailing content after the root container.
+        ok = doc.current_location().error() == simdjson::OUT_OF_BOUNDS;
+    }
+    if (!ok) {
+        r.reason = reject_reason::not_json;
+        return r;
+    }
+    if (t != od::json_type::object) {
+        r.reason = reject_reason::not_object;
+        return r;
+    }
+
+    for (const std::int32_t i : rules.required_indexes()) {
+        const capture& c = _caps[static_cast<std::size_t>(i)];
+        if (!c.found || c.k == kind::null) {
+            r.reason = reject_reason::missing_field;
+            return r;
+        }
+    }
+
+    if (rules.timestamp_index() != compiled_rules::none) {
+        const capture& c = _caps[static_cast<std::size_t>(rules.timestamp_index())];
+        if (c.found && c.k != kind::null) {
+            result<std::int64_t> ms = errc::bad_timestamp;
+            if (c.k == kind::number) {
+                const char* b = c.token.data();
+                const char* e = b + c.token.size();
+                const bool integral = c.token.find_first_of(".eE") == std::string_view::npos;
+                std::int64_t iv;
+                double dv;
+                if (integral && std::from_chars(b, e, iv).ec == std::errc{} &&
+                    std::from_chars(b, e, iv).ptr == e) {
+                    ms = epoch_integer_to_ms(iv);
+                } else if (auto fc = std::from_chars(b, e, dv);
+                           fc.ec == std::errc{} && fc.ptr == e) {
+                    ms = epoch_number_to_ms(dv);
+                }
+            } else if (c.k == kind::string) {
+                ms = rfc3339_to_ms(c.unescaped);
+            }
+            if (!ms) {
+                r.reason = reject_reason::bad_timestamp;
+                return r;
+            }
+            r.timestamp_ms = *ms;
+            r.timestamp_from_event = true;
+        }
+    }
+
+    if (rules.key_index() != compiled_rules::none) {
+        const capture& c = _caps[static_cast<std::size_t>(rules.key_index())];
+        if (c.found && c.k != kind::null) {
+            r.has_key = true;
+            switch (c.k) {
+                case kind::string: {
+                    // token is "..." (validated); its content between the quotes:
+                    const std::string_view content = c.token.substr(1, c.token.size() - 2);
+                    if (content.find('\\') == std::string_view::npos) {
+                        r.key = to_input(content.data(), content.size());
+                    } else {
+                        // Unescaped is never longer than the escaped form, and the escaped
+                        // forms of one datagram's keys fit in its length <= capacity; but a
+                        // payload longer than capacity may still run out: then too_large.
+                        if (c.unescaped.size() > _capacity - _keys_used) {
+                            r.has_key = false;
+                            r.reason = reject_reason::too_large;
+                            return r;
+                        }
+                        std::byte* dst = _keys.get() + _keys_used;
+                        std::memcpy(dst, c.unescaped.data(), c.unescaped.size());
+                        _keys_used += c.unescaped.size();
+                        r.key = bytes_view(dst, c.unescaped.size());
+                    }
+                    break;
+                }
+                case kind::object:
+                case kind::array: {
+                    const char* end = container_end(c.start, buf + len);
+                    r.key = to_input(c.start, static_cast<std::size_t>(end - c.start));
+                    break;
+                }
+                default: r.key = to_input(c.token.data(), c.token.size()); break;
+            }
+        }
+    }
+    return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// event_parser
+
+event_parser::event_parser(const parser_options& options)
+    : _impl(std::make_unique<event_parser_impl>(options.max_datagram_bytes)),
+      _capacity(options.max_datagram_bytes) {
+    SLUICE_ASSERT(options.max_datagram_bytes > 0);
+#if defined(__PCLMUL__)
+    __builtin_cpu_init();
+    SLUICE_ASSERT(__builtin_cpu_supports("pclmul"), "CPU lacks PCLMULQDQ (simdjson kernel)");
+#endif
+}
+event_parser::~event_parser() = default;
+event_parser::event_parser(event_parser&&) noexcept = default;
+event_parser& event_parser::operator=(event_parser&&) noexcept = default;
+
+namespace {
+
+bool blank(const char* b, const char* e) noexcept {
+    for (; b < e; ++b) {
+        if (*b != ' ' && *b != '\t' && *b != '\r') return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+std::size_t event_parser::parse_datagram(bytes_view payload, std::size_t tailroom,
+                                         const compiled_rules& rules, std::int64_t ingest_ms,
+                                         std::span<event_result> out) noexcept {
+    ++_stats.datagrams;
+    _last_overflow = 0;
+    _impl->reset_keys();
+    const char* const base = reinterpret_cast<const char*>(payload.data());
+    const char* const end = base + payload.size();
+    std::size_t written = 0;
+
+    auto emit = [&](const char* b, const char* e) {
+        if (written == out.size()) {
+            ++_last_overflow;
+            return;
+        }
+        event_result r = _impl->parse(b, static_cast<std::size_t>(e - b),
+                                      static_cast<std::size_t>(end - e) + tailroom, rules,
+                                      ingest_ms, _stats);
+        if (r.accepted()) {
+            ++_stats.events_accepted;
+        } else {
+            ++_stats.events_rejected;
+            ++_stats.rejected_by_reason[static_cast<std::size_t>(r.reason)];
+        }
+        out[written++] = r;
+    };
+
+    // The first non-blank line decides the framing (see the header).
+    const char* line = base;
+    const char* first_b = nullptr;
+    const char* first_e = nullptr;
+    while (line < end) {
+        const void* nl = std::memchr(line, '\n', static_cast<std::size_t>(end - line));
+        const char* e = nl ? static_cast<const char*>(nl) : end;
+        if (!blank(line, e)) {
+            first_b = line;
+            first_e = e;
+            break;
+        }
+        line = e + 1;
+    }
+    if (first_b == nullptr) {
+        if (written < out.size()) {
+            event_result r;
+            r.reason = reject_reason::empty;
+            r.raw = payload;
+            r.timestamp_ms = ingest_ms;
+            out[written++] = r;
+            ++_stats.events_rejected;
+            ++_stats.rejected_by_reason[static_cast<std::size_t>(reject_reason::empty)];
+        } else {
+            ++_last_overflow;
+        }
+        _stats.overflow_events += _last_overflow;
+        return written;
+    }
+    bool multi_line_doc = false;
+    {
+        std::string_view first(first_b, static_cast<std::size_t>(first_e - first_b));
+        first = trim_right(first);
+        const char last = first.back();
+        if ((last == '{' || last == '[' || last == ',' || last == ':') && first_e < end) {
+            const char* p = first_e + 1;
+            while (p < end && is_ws(*p)) ++p;
+            multi_line_doc = p < end;
+        }
+    }
+    if (multi_line_doc) {
+        const char* b = first_b;
+        while (is_ws(*b)) ++b;
+        const char* e = end;
+        while (e > b && is_ws(e[-1])) --e;
+        emit(b, e);
+    } else {
+        line = first_b;
+        while (line < end) {
+            const void* nl = std::memchr(line, '\n', static_cast<std::size_t>(end - line));
+            const char* e = nl ? static_cast<const char*>(nl) : end;
+            if (!blank(line, e)) {
+                const char* ee = (e > line && e[-1] == '\r') ? e - 1 : e;
+                emit(line, ee);
+            }
+            line = e + 1;
+        }
+    }
+    _stats.overflow_events += _last_overflow;
+    return written;
+}
+
+}  // namespace sluice::event

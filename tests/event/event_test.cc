@@ -1,0 +1,493 @@
+#include <sluice/event/event.h>
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace sluice;
+using namespace sluice::event;
+
+namespace {
+
+compiled_rules rules_of(topic_rules r) {
+    auto c = compiled_rules::make(r);
+    EXPECT_TRUE(c.ok());
+    return std::move(c).value();
+}
+
+std::string str(bytes_view b) { return std::string(as_chars(b)); }
+
+struct run {
+    std::vector<event_result> results;
+    std::size_t overflow = 0;
+};
+
+// Parses `payload` from a buffer with `tailroom` bytes of readable padding after it.
+run parse(event_parser& p, const std::string& payload, const compiled_rules& rules,
+          std::size_t tailroom = 64, std::size_t out_size = 64, std::int64_t ingest = 777) {
+    // The backing store outlives the spans only for the duration of the call site; tests
+    // compare immediately, so keep it in a static ring of buffers.
+    static std::array<std::vector<char>, 4> store;
+    static std::size_t next = 0;
+    auto& buf = store[next++ % store.size()];
+    buf.assign(payload.size() + tailroom, ' ');
+    std::copy(payload.begin(), payload.end(), buf.begin());
+    std::vector<event_result> out(out_size);
+    const std::size_t n = p.parse_datagram(
+        bytes_view(reinterpret_cast<const std::byte*>(buf.data()), payload.size()), tailroom,
+        rules, ingest, out);
+    out.resize(n);
+    return {out, p.last_overflow()};
+}
+
+reject_reason one(event_parser& p, const std::string& payload, const compiled_rules& rules,
+                  std::size_t tailroom = 64) {
+    auto r = parse(p, payload, rules, tailroom);
+    EXPECT_EQ(r.results.size(), 1u) << payload;
+    return r.results.empty() ? reject_reason::none : r.results[0].reason;
+}
+
+const compiled_rules& plain() {
+    static compiled_rules r = rules_of({});
+    return r;
+}
+
+}  // namespace
+
+TEST(event_rules, compile_and_reject_bad_pointers) {
+    EXPECT_TRUE(compiled_rules::make({.key_pointer = "/a/b~1c~0d"}).ok());
+    EXPECT_FALSE(compiled_rules::make({.key_pointer = "a"}).ok());
+    EXPECT_FALSE(compiled_rules::make({.key_pointer = "/a~2"}).ok());
+    EXPECT_FALSE(compiled_rules::make({.key_pointer = "/a~"}).ok());
+    EXPECT_FALSE(compiled_rules::make({.require_pointers = {""}}).ok());
+    auto c = compiled_rules::make(
+        {.key_pointer = "/id", .require_pointers = {"/id", "/x"}, .timestamp_pointer = "/t"});
+    ASSERT_TRUE(c.ok());
+    EXPECT_EQ(c->pointers().size(), 3u);  // /id shared by key and require
+    EXPECT_EQ(c->pointers()[0].tokens, std::vector<std::string>{"id"});
+    topic_rules many;
+    for (int i = 0; i < 40; ++i) many.require_pointers.push_back("/f" + std::to_string(i));
+    EXPECT_FALSE(compiled_rules::make(many).ok());
+}
+
+TEST(event_reason, stable_names) {
+    EXPECT_EQ(to_string(reject_reason::not_json), "not_json");
+    EXPECT_EQ(to_string(reject_reason::not_object), "not_object");
+    EXPECT_EQ(to_string(reject_reason::too_large), "too_large");
+    EXPECT_EQ(to_string(reject_reason::missing_field), "missing_field");
+    EXPECT_EQ(to_string(reject_reason::bad_timestamp), "bad_timestamp");
+    EXPECT_EQ(to_string(reject_reason::empty), "empty");
+    EXPECT_EQ(to_errc(reject_reason::not_json), errc::not_json);
+}
+
+TEST(event_parse, accepts_valid_objects) {
+    event_parser p;
+    for (const char* s : {
+             R"({})", R"({"a":1})", R"( {"a" : [1, 2.5, -3e10, true, false, null, "x"]} )",
+             R"({"a":{"b":{"c":[[],{}]}}})", R"({"s":"\u00e9\n\"\\\/\b\f\r\t"})",
+             R"({"emoji":"😀", "u":"\ud83d\ude00"})", R"({"big":123456789012345678901234567890})",
+             R"({"huge":1e400, "tiny":-1e-400, "z":-0.0E+0})", R"({"a":1,"a":2})",
+         }) {
+        EXPECT_EQ(one(p, s, plain()), reject_reason::none) << s;
+    }
+}
+
+TEST(event_parse, rejects_malformed_json) {
+    event_parser p;
+    for (const char* s : {
+             R"({"a":1)",          // truncated
+             R"({"a":)",           // truncated
+             R"({"a)",             // unterminated string
+             R"({"a":1}x)",        // trailing garbage
+             R"({"a":1}})",        // trailing brace
+             R"({"a":1} {"b":2})", // two documents on one line
+             R"({"a":1,})",        // trailing comma
+             R"({"a" 1})",         // missing colon
+             R"({"a":1 "b":2})",   // missing comma
+             R"({a:1})",           // unquoted key
+             R"({'a':1})",         // single quotes
+             R"({"a":"\x"})",      // bad escape
+             R"({"a":"\u12"})",    // short unicode escape
+             R"({"a":"\ud800"})",  // lone surrogate
+             R"({"\q":1})",        // bad escape in a key
+             R"({"a":tru})",       // bad literal
+             R"({"a":nul})",       // bad literal
+             R"({"a":truex})",     // bad literal
+             R"({"a":01})",        // leading zero
+             R"({"a":1.})",        // bad fraction
+             R"({"a":.5})",        // bad number
+             R"({"a":-})",         // bad number
+             R"({"a":1e})",        // bad exponent
+             R"({"a":+1})",        // plus sign
+             R"({"a":NaN})",       // not JSON
+             R"({"a":[1,2})",      // unbalanced
+             R"({"a":[1,,2]})",    // empty element
+             R"({"deep":{"x":[1,{"y":bad}]}})",  // malformed deep inside
+             "{\"a\":\"tab\there\"}",             // raw control character in a string
+             "{\"a\":\"\xff\"}",                  // invalid UTF-8
+             "{\"a\":\"\xc3\"}",                  // truncated UTF-8 sequence
+             "{\"a\":\"\xed\xa0\x80\"}",          // UTF-8 encoded surrogate
+             "{\"a\":1}\x01",                     // trailing control byte
+         }) {
+        EXPECT_EQ(one(p, s, plain()), reject_reason::not_json) << s;
+    }
+}
+
+TEST(event_parse, rejects_deep_nesting) {
+    event_parser p;
+    std::string ok = "{\"a\":" + std::string(100, '[') + std::string(100, ']') + "}";
+    EXPECT_EQ(one(p, ok, plain()), reject_reason::none);
+    std::string deep = "{\"a\":" + std::string(2000, '[') + std::string(2000, ']') + "}";
+    EXPECT_EQ(one(p, deep, plain()), reject_reason::not_json);
+    std::string deep_obj;
+    for (int i = 0; i < 500; ++i) deep_obj += "{\"a\":";
+    deep_obj += "1" + std::string(500, '}');
+    EXPECT_EQ(one(p, deep_obj, plain()), reject_reason::not_json);
+}
+
+TEST(event_parse, non_objects) {
+    event_parser p;
+    for (const char* s : {"[1,2]", "42", "\"str\"", "true", "null", "[]", "-1.5e3"}) {
+        EXPECT_EQ(one(p, s, plain()), reject_reason::not_object) << s;
+    }
+    for (const char* s : {"[1,2", "4 2", "\"str", "tru", "[1]]", "\"a\" 1"}) {
+        EXPECT_EQ(one(p, s, plain()), reject_reason::not_json) << s;
+    }
+}
+
+TEST(event_parse, required_fields) {
+    event_parser p;
+    auto rules = rules_of({.require_pointers = {"/id", "/meta/src", "/list/1"}});
+    EXPECT_EQ(one(p, R"({"id":1,"meta":{"src":"a"},"list":[0,5]})", rules), reject_reason::none);
+    EXPECT_EQ(one(p, R"({"id":0,"meta":{"src":false},"list":[0,{}]})", rules),
+              reject_reason::none);
+    EXPECT_EQ(one(p, R"({"meta":{"src":"a"},"list":[0,5]})", rules),
+              reject_reason::missing_field);
+    EXPECT_EQ(one(p, R"({"id":null,"meta":{"src":"a"},"list":[0,5]})", rules),
+              reject_reason::missing_field);
+    EXPECT_EQ(one(p, R"({"id":1,"meta":{"src":null},"list":[0,5]})", rules),
+              reject_reason::missing_field);
+    EXPECT_EQ(one(p, R"({"id":1,"meta":{"other":1},"list":[0,5]})", rules),
+              reject_reason::missing_field);
+    EXPECT_EQ(one(p, R"({"id":1,"meta":"src","list":[0,5]})", rules),
+              reject_reason::missing_field);
+    EXPECT_EQ(one(p, R"({"id":1,"meta":{"src":"a"},"list":[0]})", rules),
+              reject_reason::missing_field);
+    EXPECT_EQ(one(p, R"({"id":1,"meta":{"src":"a"},"list":{"1":3}})", rules),
+              reject_reason::none);  // RFC 6901: "1" also names an object member
+    // Malformed JSON wins over a missing field.
+    EXPECT_EQ(one(p, R"({"x":1,)", rules), reject_reason::not_json);
+}
+
+TEST(event_parse, pointer_escapes) {
+    event_parser p;
+    auto rules = rules_of({.key_pointer = "/a~1b/c~0d"});
+    auto r = parse(p, R"({"a/b":{"c~d":"k"}})", rules);
+    ASSERT_EQ(r.results.size(), 1u);
+    EXPECT_TRUE(r.results[0].has_key);
+    EXPECT_EQ(str(r.results[0].key), "k");
+    // Escaped key names in the document match too.
+    r = parse(p, R"({"a\/b":{"c\u007ed":"k2"}})", rules);
+    ASSERT_EQ(r.results.size(), 1u);
+    EXPECT_EQ(str(r.results[0].key), "k2");
+}
+
+TEST(event_parse, key_extraction) {
+    event_parser p;
+    auto rules = rules_of({.key_pointer = "/k"});
+    struct tc {
+        std::string in;
+        bool has;
+        std::string key;
+        bool points_into_input;
+    };
+    for (const tc& t : std::vector<tc>{
+             {R"({"k":"abc"})", true, "abc", true},
+             {R"({"k":""})", true, "", true},
+             {R"({"k":42})", true, "42", true},
+             {R"({"k" : -4.5e3 , "x":1})", true, "-4.5e3", true},
+             {R"({"k":true})", true, "true", true},
+             {R"({"k":null})", false, "", false},
+             {R"({"x":1})", false, "", false},
+             {R"({"k":"a\"b\\c\u00e9"})", true, "a\"b\\c\xc3\xa9", false},
+             {R"({"k":{"a": [1, "}"]} })", true, R"({"a": [1, "}"]})", true},
+             {R"({"k":[1,2]})", true, "[1,2]", true},
+             {R"({"k":"first","k":"second"})", true, "first", true},
+             {R"({"x":{"k":1},"k":"top"})", true, "top", true},
+         }) {
+        auto r = parse(p, t.in, rules);
+        ASSERT_EQ(r.results.size(), 1u) << t.in;
+        const auto& e = r.results[0];
+        EXPECT_TRUE(e.accepted()) << t.in;
+        EXPECT_EQ(e.has_key, t.has) << t.in;
+        EXPECT_EQ(str(e.key), t.key) << t.in;
+        if (t.points_into_input && !t.key.empty()) {
+            EXPECT_GE(e.key.data(), e.raw.data()) << t.in;
+            EXPECT_LE(e.key.data() + e.key.size(), e.raw.data() + e.raw.size()) << t.in;
+        }
+    }
+}
+
+TEST(event_parse, escaped_keys_of_one_datagram_stay_valid) {
+    event_parser p;
+    auto rules = rules_of({.key_pointer = "/k"});
+    auto r = parse(p, "{\"k\":\"a\\u0041\"}\n{\"k\":\"b\\u0042\"}\n{\"k\":\"plain\"}\n", rules);
+    ASSERT_EQ(r.results.size(), 3u);
+    EXPECT_EQ(str(r.results[0].key), "aA");
+    EXPECT_EQ(str(r.results[1].key), "bB");
+    EXPECT_EQ(str(r.results[2].key), "plain");
+}
+
+TEST(event_parse, key_from_scratch_copy_points_into_input) {
+    event_parser p;
+    auto rules = rules_of({.key_pointer = "/k"});
+    auto r = parse(p, R"({"k":"abc"})", rules, /*tailroom=*/0);
+    ASSERT_EQ(r.results.size(), 1u);
+    EXPECT_EQ(str(r.results[0].key), "abc");
+    EXPECT_EQ(r.results[0].key.data(), r.results[0].raw.data() + 6);
+    EXPECT_EQ(p.stats().scratch_copies, 1u);
+}
+
+TEST(event_parse, timestamps) {
+    event_parser p;
+    auto rules = rules_of({.timestamp_pointer = "/t"});
+    struct tc {
+        std::string t;
+        std::int64_t ms;
+    };
+    for (const tc& c : std::vector<tc>{
+             {"1551136074", 1551136074000},              // seconds
+             {"1551136074.5", 1551136074500},            // fractional seconds
+             {"1551136074123", 1551136074123},           // ms
+             {"1551136074123456", 1551136074123},        // µs
+             {"1551136074123456789", 1551136074123},     // ns
+             {"0", 0},
+             {"-1", -1000},                              // before the epoch
+             {"1.5e9", 1500000000000},
+             {"\"2021-03-01T12:00:00Z\"", 1614600000000},
+             {"\"2021-03-01t12:00:00z\"", 1614600000000},
+             {"\"2021-03-01 12:00:00Z\"", 1614600000000},
+             {"\"2021-03-01T12:00:00.123Z\"", 1614600000123},
+             {"\"2021-03-01T12:00:00.123456789Z\"", 1614600000123},
+             {"\"2021-03-01T14:00:00+02:00\"", 1614600000000},
+             {"\"2021-03-01T07:30:00-04:30\"", 1614600000000},
+             {"\"2021-03-01T14:00:00+0200\"", 1614600000000},
+             {"\"2020-02-29T00:00:00Z\"", 1582934400000},
+             {"\"1970-01-01T00:00:00Z\"", 0},
+             {"\"1969-12-31T23:59:59Z\"", -1000},
+         }) {
+        auto r = parse(p, "{\"t\":" + c.t + "}", rules);
+        ASSERT_EQ(r.results.size(), 1u);
+        EXPECT_TRUE(r.results[0].accepted()) << c.t;
+        EXPECT_TRUE(r.results[0].timestamp_from_event) << c.t;
+        EXPECT_EQ(r.results[0].timestamp_ms, c.ms) << c.t;
+    }
+    for (const char* bad : {"\"yesterday\"", "\"2021-02-29T00:00:00Z\"", "\"2021-13-01T00:00:00Z\"",
+                            "\"2021-03-01T24:00:00Z\"", "\"2021-03-01T12:00:00\"",
+                            "\"2021-03-01T12:00:00.Z\"", "\"2021-03-01T12:00:00Zjunk\"",
+                            "\"2021-03-01\"", "\"\"", "true", "{}", "[1]", "1e400",
+                            "-1e300"}) {
+        EXPECT_EQ(one(p, std::string("{\"t\":") + bad + "}", rules), reject_reason::bad_timestamp)
+            << bad;
+    }
+    // Missing or null: ingest time.
+    for (const char* s : {R"({"x":1})", R"({"t":null})"}) {
+        auto r = parse(p, s, rules, 64, 4, /*ingest=*/12345);
+        ASSERT_EQ(r.results.size(), 1u);
+        EXPECT_TRUE(r.results[0].accepted());
+        EXPECT_FALSE(r.results[0].timestamp_from_event);
+        EXPECT_EQ(r.results[0].timestamp_ms, 12345);
+    }
+}
+
+TEST(event_time, helpers) {
+    EXPECT_EQ(*epoch_integer_to_ms(99'999'999'999), 99'999'999'999'000);
+    EXPECT_EQ(*epoch_integer_to_ms(100'000'000'000), 100'000'000'000);
+    EXPECT_EQ(*epoch_integer_to_ms(-1'500'000'000'000'000), -1'500'000'000'000);
+    EXPECT_EQ(*epoch_integer_to_ms(-1'500'000'000'000'001), -1'500'000'000'001);  // floor
+    EXPECT_EQ(*epoch_number_to_ms(1.0009), 1000);
+    EXPECT_FALSE(epoch_number_to_ms(1e300).ok());
+    EXPECT_EQ(*rfc3339_to_ms("2000-01-01T00:00:00Z"), 946684800000);
+    EXPECT_FALSE(rfc3339_to_ms("2000-01-01T00:00:00+24:00").ok());
+}
+
+TEST(event_framing, ndjson_lines) {
+    event_parser p;
+    auto r = parse(p, "\n{\"a\":1}\r\n\r\n   \n{\"a\":2}\n\n{\"a\":3}\n", plain());
+    ASSERT_EQ(r.results.size(), 3u);
+    EXPECT_EQ(str(r.results[0].raw), "{\"a\":1}");
+    EXPECT_EQ(str(r.results[1].raw), "{\"a\":2}");
+    EXPECT_EQ(str(r.results[2].raw), "{\"a\":3}");
+    for (auto& e : r.results) EXPECT_TRUE(e.accepted());
+    // No trailing newline; a bad line only rejects itself.
+    r = parse(p, "{\"a\":1}\n{\"a\":\n{\"a\":3}", plain());
+    ASSERT_EQ(r.results.size(), 3u);
+    EXPECT_TRUE(r.results[0].accepted());
+    EXPECT_EQ(r.results[1].reason, reject_reason::not_json);
+    EXPECT_EQ(str(r.results[1].raw), "{\"a\":");
+    EXPECT_TRUE(r.results[2].accepted());
+}
+
+TEST(event_framing, pretty_printed_single_document) {
+    event_parser p;
+    const std::string doc = "{\n  \"a\": 1,\n  \"b\": [\n    2\n  ]\n}";
+    auto r = parse(p, "\n" + doc + "\r\n", plain());
+    ASSERT_EQ(r.results.size(), 1u);
+    EXPECT_TRUE(r.results[0].accepted());
+    EXPECT_EQ(str(r.results[0].raw), doc);
+    r = parse(p, "{\"a\": 1,\n \"b\": 2}\n", plain());
+    ASSERT_EQ(r.results.size(), 1u);
+    EXPECT_TRUE(r.results[0].accepted());
+}
+
+TEST(event_framing, empty_payloads) {
+    event_parser p;
+    for (const char* s : {"", "\n", "\r\n", "  \n\t\n"}) {
+        auto r = parse(p, s, plain());
+        ASSERT_EQ(r.results.size(), 1u) << s;
+        EXPECT_EQ(r.results[0].reason, reject_reason::empty);
+    }
+    EXPECT_EQ(p.stats().rejected_by_reason[static_cast<int>(reject_reason::empty)], 4u);
+}
+
+TEST(event_framing, overflow_is_counted) {
+    event_parser p;
+    auto r = parse(p, "{}\n{}\n{}\n{}\n{}\n", plain(), 64, /*out_size=*/2);
+    EXPECT_EQ(r.results.size(), 2u);
+    EXPECT_EQ(r.overflow, 3u);
+    EXPECT_EQ(p.stats().overflow_events, 3u);
+    r = parse(p, "{}\n", plain(), 64, 0);
+    EXPECT_EQ(r.results.size(), 0u);
+    EXPECT_EQ(r.overflow, 1u);
+}
+
+TEST(event_framing, oversize_events) {
+    event_parser p(parser_options{.max_datagram_bytes = 4096});
+    auto rules = rules_of({.max_event_bytes = 100});
+    const std::string big = "{\"a\":\"" + std::string(200, 'x') + "\"}";
+    auto r = parse(p, "{\"a\":1}\n" + big + "\n{\"b\":2}", rules);
+    ASSERT_EQ(r.results.size(), 3u);
+    EXPECT_TRUE(r.results[0].accepted());
+    EXPECT_EQ(r.results[1].reason, reject_reason::too_large);
+    EXPECT_EQ(r.results[1].raw.size(), big.size());
+    EXPECT_TRUE(r.results[2].accepted());
+    // Bigger than the parser's capacity, even if the topic allows it.
+    const std::string huge = "{\"a\":\"" + std::string(5000, 'x') + "\"}";
+    EXPECT_EQ(one(p, huge, plain()), reject_reason::too_large);
+    // Exactly at the limit is fine.
+    const std::string at = "{\"a\":\"" + std::string(100 - 8, 'x') + "\"}";
+    ASSERT_EQ(at.size(), 100u);
+    EXPECT_EQ(one(p, at, rules), reject_reason::none);
+}
+
+TEST(event_framing, scratch_copies_counted) {
+    event_parser p;
+    // Enough tailroom: in place, no copies.
+    (void)parse(p, "{\"a\":1}\n{\"a\":2}", plain(), 64);
+    EXPECT_EQ(p.stats().scratch_copies, 0u);
+    // No tailroom: only the last event lacks padding (the first is followed by >= 64 bytes).
+    const std::string second = "{\"a\":\"" + std::string(80, 'y') + "\"}";
+    auto r = parse(p, "{\"a\":1}\n" + second, plain(), 0);
+    ASSERT_EQ(r.results.size(), 2u);
+    EXPECT_TRUE(r.results[0].accepted());
+    EXPECT_TRUE(r.results[1].accepted());
+    EXPECT_EQ(p.stats().scratch_copies, 1u);
+    EXPECT_EQ(str(r.results[1].raw), second);
+    // Short lines near the end are all copied.
+    (void)parse(p, "{\"a\":1}\n{\"a\":2}", plain(), 0);
+    EXPECT_EQ(p.stats().scratch_copies, 3u);
+    // Errors from a scratch copy are still detected.
+    EXPECT_EQ(one(p, "{\"a\":1", plain(), 0), reject_reason::not_json);
+    EXPECT_EQ(one(p, "{\"a\":1}x", plain(), 0), reject_reason::not_json);
+}
+
+TEST(event_framing, stats) {
+    event_parser p;
+    (void)parse(p, "{}\n[]\n{\n", plain());
+    EXPECT_EQ(p.stats().datagrams, 1u);
+    EXPECT_EQ(p.stats().events_accepted, 1u);
+    EXPECT_EQ(p.stats().events_rejected, 2u);
+    EXPECT_EQ(p.stats().rejected_by_reason[static_cast<int>(reject_reason::not_object)], 1u);
+    EXPECT_EQ(p.stats().rejected_by_reason[static_cast<int>(reject_reason::not_json)], 1u);
+}
+
+namespace {
+
+std::filesystem::path shared_data() {
+    if (const char* env = std::getenv("SLUICE_SHARED_DATA"); env && *env) return env;
+#ifdef SLUICE_SHARED_DATA_DIR
+    for (const char* d : {SLUICE_SHARED_DATA_DIR, SLUICE_SHARED_DATA_DIR_ALT}) {
+        if (std::filesystem::is_directory(d)) return d;
+    }
+#endif
+    return {};
+}
+
+std::string read_file(const std::filesystem::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    std::ostringstream s;
+    s << f.rdbuf();
+    return s.str();
+}
+
+}  // namespace
+
+TEST(event_golden, temp_readings) {
+    const auto dir = shared_data();
+    if (dir.empty() || !std::filesystem::exists(dir / "temp_readings.ndjson")) {
+        GTEST_SKIP() << "shared data folder not found (set SLUICE_SHARED_DATA)";
+    }
+    const std::string input = read_file(dir / "temp_readings.ndjson");
+    const std::string expected = read_file(dir / "temp_clean.expected.ndjson");
+    std::vector<std::string> expected_lines;
+    {
+        std::istringstream s(expected);
+        for (std::string l; std::getline(s, l);) {
+            if (!l.empty() && l.back() == '\r') l.pop_back();
+            if (!l.empty()) expected_lines.push_back(l);
+        }
+    }
+    ASSERT_FALSE(expected_lines.empty());
+    auto rules = rules_of(
+        {.key_pointer = "/sensor_id", .require_pointers = {"/sensor_id"},
+         .timestamp_pointer = "/time_epoch"});
+    event_parser p;
+    for (std::size_t tail : {std::size_t{0}, std::size_t{64}}) {
+        auto r = parse(p, input, rules, tail);
+        std::vector<std::string> accepted;
+        std::size_t rejected = 0;
+        for (const auto& e : r.results) {
+            if (e.accepted()) {
+                accepted.push_back(str(e.raw));
+                EXPECT_TRUE(e.has_key);
+                EXPECT_EQ(str(e.key), "42");
+                EXPECT_TRUE(e.timestamp_from_event);
+                EXPECT_GT(e.timestamp_ms, 1'500'000'000'000);
+            } else {
+                ++rejected;
+                EXPECT_EQ(e.reason, reject_reason::missing_field);
+                EXPECT_NE(str(e.raw).find("\"sensor_id\":null"), std::string::npos);
+            }
+        }
+        EXPECT_EQ(accepted, expected_lines);
+        EXPECT_EQ(rejected, 1u);
+    }
+    // Also one event per datagram, as a sender would do it.
+    std::istringstream s(input);
+    std::vector<std::string> accepted;
+    std::size_t rejected = 0;
+    for (std::string l; std::getline(s, l);) {
+        auto r = parse(p, l, rules, 0);
+        ASSERT_EQ(r.results.size(), 1u);
+        if (r.results[0].accepted()) accepted.push_back(str(r.results[0].raw));
+        else ++rejected;
+    }
+    EXPECT_EQ(accepted, expected_lines);
+    EXPECT_EQ(rejected, 1u);
+}
