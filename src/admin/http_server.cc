@@ -55,6 +55,12 @@ bool http_server::start(const std::string& host, std::uint16_t port, std::string
     }
     // Two workers are plenty for scrapes and status; this runs on control cores.
     m.svr.new_task_queue = [] { return new httplib::ThreadPool(2); };
+    // httplib's default also sets SO_REUSEPORT, which would let a second sluice silently share
+    // the port; keep only SO_REUSEADDR so a busy port is a clear start-up error.
+    m.svr.set_socket_options([](int sock) {
+        int yes = 1;
+        ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
     m.svr.Get("/metrics", [&m](const httplib::Request&, httplib::Response& res) {
         res.set_content(m.reg.exposition(), std::string(registry::content_type).c_str());
     });
