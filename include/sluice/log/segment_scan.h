@@ -1,0 +1,40 @@
+#pragma once
+// Batch-by-batch scan of one segment file: the core of recovery and of `sluice log verify`.
+
+#include <cstdint>
+#include <functional>
+
+#include <sluice/base/errc.h>
+#include <sluice/log/record_batch.h>
+#include <sluice/log/storage.h>
+
+namespace sluice::log {
+
+struct scan_result {
+    std::uint64_t valid_bytes = 0;   // length of the valid prefix
+    std::uint64_t file_bytes = 0;
+    std::int64_t first_offset = -1;  // base offset of the first batch (-1 if none)
+    std::int64_t next_offset = -1;   // offset after the last valid batch (expected base if none)
+    std::uint64_t batches = 0;
+    std::uint64_t records = 0;
+    std::int64_t max_timestamp = -1;
+    // Why the scan stopped before the end of the file: ok (clean end), truncated (partial batch),
+    // bad_crc, bad_magic, bad_length, bad_record, out_of_range (offset discontinuity), io_error.
+    errc stop = errc::ok;
+    std::uint64_t stop_pos = 0;
+};
+
+struct scan_options {
+    std::int64_t expected_base = -1;  // first batch must start here (-1 = any)
+    bool verify_crc = true;           // false: headers, lengths and continuity only
+    // Treat a run of zero bytes after the last batch as the preallocated tail (not corruption).
+    bool allow_zero_tail = true;
+};
+
+// Called for each valid batch with its header and position.
+using batch_visitor = std::function<void(const batch_header&, std::uint64_t position)>;
+
+[[nodiscard]] scan_result scan_segment(storage& st, int fd, const scan_options& opts,
+                                       const batch_visitor& visit = {});
+
+}  // namespace sluice::log
