@@ -1,0 +1,324 @@
+// Kafka RecordBatch v2 codec: header decode, full validation, in-place stamping, record
+// iteration and a zero-allocation builder. Every read of outside input is bounds-checked; all
+// offset/timestamp additions on decoded values wrap (as Java's long) instead of overflowing.
+
+#include <sluice/log/record_batch.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include <sluice/base/assert.h>
+#include <sluice/log/crc32c.h>
+#include <sluice/log/varint.h>
+
+namespace sluice::log {
+namespace {
+
+// Smallest possible record body: attributes, timestamp delta, offset delta, key length,
+// value length, headers count (one byte each).
+constexpr std::size_t record_body_bytes_min = 6;
+
+constexpr std::int64_t wrapping_add(std::int64_t a, std::int64_t b) noexcept {
+    return static_cast<std::int64_t>(static_cast<std::uint64_t>(a) + static_cast<std::uint64_t>(b));
+}
+constexpr std::int64_t wrapping_sub(std::int64_t a, std::int64_t b) noexcept {
+    return static_cast<std::int64_t>(static_cast<std::uint64_t>(a) - static_cast<std::uint64_t>(b));
+}
+
+// Reads a length-prefixed byte string (length -1 = null when `nullable`) from in[pos..].
+errc get_bytes(bytes_view in, std::size_t& pos, bool nullable,
+               std::optional<bytes_view>& out) noexcept {
+    std::int32_t len = 0;
+    if (get_varint32(in, pos, len) != errc::ok) return errc::bad_record;
+    if (len == -1 && nullable) {
+        out = std::nullopt;
+        return errc::ok;
+    }
+    if (len < 0) return errc::bad_record;
+    const auto n = static_cast<std::size_t>(len);
+    if (n > in.size() - pos) return errc::bad_record;
+    out = in.subspan(pos, n);
+    pos += n;
+    return errc::ok;
+}
+
+errc get_header(bytes_view headers, std::size_t& pos, record_header_view& out) noexcept {
+    std::optional<bytes_view> key;
+    std::optional<bytes_view> value;
+    std::size_t p = pos;
+    if (errc e = get_bytes(headers, p, false, key); e != errc::ok) return e;
+    if (errc e = get_bytes(headers, p, true, value); e != errc::ok) return e;
+    out.key = as_chars(*key);
+    out.value = value;
+    pos = p;
+    return errc::ok;
+}
+
+// Decodes the record starting at records[pos]; on success advances pos past it and fills `out`
+// with deltas (timestamp delta in out.timestamp, offset delta in out.offset). Errors:
+// bad_record (inconsistent record), truncated (the record runs past records.end() and
+// `complete` says the batch itself is cut short).
+errc decode_record(bytes_view records, std::size_t& pos, bool complete, record_view& out) noexcept {
+    std::size_t p = pos;
+    std::int32_t len = 0;
+    if (errc e = get_varint32(records, p, len); e != errc::ok) {
+        return (e == errc::truncated && !complete) ? errc::truncated : errc::bad_record;
+    }
+    if (len < static_cast<std::int32_t>(record_body_bytes_min)) return errc::bad_record;
+    if (static_cast<std::size_t>(len) > records.size() - p) {
+        return complete ? errc::bad_record : errc::truncated;
+    }
+    const bytes_view rec = records.subspan(p, static_cast<std::size_t>(len));
+    std::size_t r = 0;
+
+    out.attributes = static_cast<std::int8_t>(rec[r++]);
+    std::int64_t ts_delta = 0;
+    std::int32_t offset_delta = 0;
+    if (get_varint64(rec, r, ts_delta) != errc::ok) return errc::bad_record;
+    if (get_varint32(rec, r, offset_delta) != errc::ok) return errc::bad_record;
+    if (errc e = get_bytes(rec, r, true, out.key); e != errc::ok) return e;
+    if (errc e = get_bytes(rec, r, true, out.value); e != errc::ok) return e;
+    std::int32_t headers_count = 0;
+    if (get_varint32(rec, r, headers_count) != errc::ok) return errc::bad_record;
+    if (headers_count < 0) return errc::bad_record;
+    const bytes_view headers = rec.subspan(r);
+    // Each header takes at least two bytes: reject impossible counts before walking.
+    if (static_cast<std::size_t>(headers_count) > headers.size() / 2) return errc::bad_record;
+    std::size_t h = 0;
+    for (std::int32_t i = 0; i < headers_count; ++i) {
+        record_header_view hv;
+        if (errc e = get_header(headers, h, hv); e != errc::ok) return e;
+    }
+    if (h != headers.size()) return errc::bad_record;  // bytes left inside the record
+
+    out.timestamp = ts_delta;
+    out.offset = offset_delta;
+    out.headers_count = headers_count;
+    out.headers = headers;
+    pos = p + static_cast<std::size_t>(len);
+    return errc::ok;
+}
+
+}  // namespace
+
+result<batch_header> decode_batch_header(bytes_view in) noexcept {
+    if (in.size() < batch_offset::crc) return errc::truncated;
+    const std::byte* b = in.data();
+    batch_header h;
+    h.magic = static_cast<std::int8_t>(b[batch_offset::magic]);
+    if (h.magic != record_batch_magic) return errc::bad_magic;
+    h.length = load_be<std::int32_t>(b + batch_offset::length);
+    if (h.length < static_cast<std::int32_t>(batch_header_bytes - log_overhead_bytes) ||
+        h.length > batch_bytes_max) {
+        return errc::bad_length;
+    }
+    if (in.size() < batch_header_bytes) return errc::truncated;
+    h.base_offset = load_be<std::int64_t>(b + batch_offset::base_offset);
+    h.partition_leader_epoch = load_be<std::int32_t>(b + batch_offset::partition_leader_epoch);
+    h.crc = load_be<std::uint32_t>(b + batch_offset::crc);
+    h.attributes = load_be<std::int16_t>(b + batch_offset::attributes);
+    h.last_offset_delta = load_be<std::int32_t>(b + batch_offset::last_offset_delta);
+    h.base_timestamp = load_be<std::int64_t>(b + batch_offset::base_timestamp);
+    h.max_timestamp = load_be<std::int64_t>(b + batch_offset::max_timestamp);
+    h.producer_id = load_be<std::int64_t>(b + batch_offset::producer_id);
+    h.producer_epoch = load_be<std::int16_t>(b + batch_offset::producer_epoch);
+    h.base_sequence = load_be<std::int32_t>(b + batch_offset::base_sequence);
+    h.records_count = load_be<std::int32_t>(b + batch_offset::records_count);
+    if (h.records_count < 0 || h.last_offset_delta < 0) return errc::bad_record;
+    return h;
+}
+
+errc validate_batch(bytes_view in, batch_header* header) noexcept {
+    auto decoded = decode_batch_header(in);
+    if (!decoded) return decoded.error();
+    const batch_header& h = *decoded;
+    const std::size_t total = h.total_bytes();
+    if (in.size() < total) return errc::truncated;
+    const bytes_view batch = in.first(total);
+    if (crc32c(batch.subspan(crc_start_bytes)) != h.crc) return errc::bad_crc;
+
+    if (h.codec() == compression::none) {
+        const bytes_view records = batch.subspan(batch_header_bytes);
+        std::size_t pos = 0;
+        for (std::int32_t i = 0; i < h.records_count; ++i) {
+            record_view rv;
+            if (decode_record(records, pos, true, rv) != errc::ok) return errc::bad_record;
+            if (rv.offset != i) return errc::bad_record;
+        }
+        if (pos != records.size()) return errc::bad_record;
+        if (h.last_offset_delta != h.records_count - 1) return errc::bad_record;
+    }
+    if (header != nullptr) *header = h;
+    return errc::ok;
+}
+
+void stamp_batch(mutable_bytes batch, std::int64_t base_offset, std::int32_t leader_epoch) noexcept {
+    SLUICE_ASSERT(batch.size() >= batch_offset::magic, "batch too short to stamp");
+    store_be(batch.data() + batch_offset::base_offset, base_offset);
+    store_be(batch.data() + batch_offset::partition_leader_epoch, leader_epoch);
+}
+
+record_iterator::record_iterator(bytes_view batch) noexcept {
+    auto decoded = decode_batch_header(batch);
+    if (!decoded) {
+        _state = decoded.error();
+        return;
+    }
+    _header = *decoded;
+    if (_header.codec() != compression::none) {
+        _state = errc::unsupported;
+        return;
+    }
+    _batch = batch.first(std::min(batch.size(), _header.total_bytes()));
+}
+
+errc record_iterator::next(record_view& out) noexcept {
+    if (_state != errc::ok) return _state;
+    if (_index >= _header.records_count) return errc::not_found;
+    const bytes_view records = _batch.subspan(batch_header_bytes);
+    const bool complete = _batch.size() == _header.total_bytes();
+    std::size_t pos = _pos - batch_header_bytes;
+    record_view rv;
+    if (errc e = decode_record(records, pos, complete, rv); e != errc::ok) {
+        _state = e;
+        return e;
+    }
+    if (rv.offset != _index) {
+        _state = errc::bad_record;
+        return _state;
+    }
+    rv.timestamp = wrapping_add(_header.base_timestamp, rv.timestamp);
+    rv.offset = wrapping_add(_header.base_offset, rv.offset);
+    out = rv;
+    _pos = batch_header_bytes + pos;
+    ++_index;
+    return errc::ok;
+}
+
+errc record_iterator::next_header(bytes_view headers, std::size_t& pos,
+                                  record_header_view& out) noexcept {
+    if (pos >= headers.size()) return errc::not_found;
+    return get_header(headers, pos, out);
+}
+
+// ---- builder ----
+
+namespace {
+
+std::size_t bytes_field_size(std::optional<bytes_view> b) noexcept {
+    if (!b) return 1;  // varint(-1)
+    return varint_size(static_cast<std::int64_t>(b->size())) + b->size();
+}
+
+std::byte* put_bytes_field(std::byte* p, std::optional<bytes_view> b) noexcept {
+    if (!b) return p + put_varint(p, -1);
+    p += put_varint(p, static_cast<std::int64_t>(b->size()));
+    if (!b->empty()) std::memcpy(p, b->data(), b->size());
+    return p + b->size();
+}
+
+std::size_t record_body_size(std::int64_t timestamp_delta, std::int32_t offset_delta,
+                             std::optional<bytes_view> key, std::optional<bytes_view> value,
+                             std::span<const record_header> headers) noexcept {
+    std::size_t n = 1;  // attributes
+    n += varint_size(timestamp_delta);
+    n += varint_size(offset_delta);
+    n += bytes_field_size(key);
+    n += bytes_field_size(value);
+    n += varint_size(static_cast<std::int64_t>(headers.size()));
+    for (const record_header& h : headers) {
+        n += bytes_field_size(as_bytes(h.key));
+        n += bytes_field_size(h.value);
+    }
+    return n;
+}
+
+}  // namespace
+
+std::size_t batch_builder::record_bytes(std::int64_t timestamp_delta, std::int32_t offset_delta,
+                                        std::optional<bytes_view> key,
+                                        std::optional<bytes_view> value,
+                                        std::span<const record_header> headers) noexcept {
+    const std::size_t body = record_body_size(timestamp_delta, offset_delta, key, value, headers);
+    return varint_size(static_cast<std::int64_t>(body)) + body;
+}
+
+void batch_builder::reset(mutable_bytes buffer) noexcept {
+    _buf = buffer;
+    _pos = batch_header_bytes;
+    _count = 0;
+    _base_timestamp = 0;
+    _max_timestamp = 0;
+}
+
+bool batch_builder::append(std::int64_t timestamp_ms, std::optional<bytes_view> key,
+                           std::optional<bytes_view> value,
+                           std::span<const record_header> headers) noexcept {
+    if (_count == std::numeric_limits<std::int32_t>::max()) return false;
+    const std::int64_t base = _count == 0 ? timestamp_ms : _base_timestamp;
+    const std::int64_t ts_delta = wrapping_sub(timestamp_ms, base);
+    const std::int32_t offset_delta = _count;
+
+    // Bound every field before summing so the size arithmetic cannot overflow, and keep the
+    // batch within what decode_batch_header accepts.
+    constexpr auto field_max = static_cast<std::size_t>(batch_bytes_max);
+    if ((key && key->size() > field_max) || (value && value->size() > field_max) ||
+        headers.size() > field_max) {
+        return false;
+    }
+    for (const record_header& h : headers) {
+        if (h.key.size() > field_max || (h.value && h.value->size() > field_max)) return false;
+    }
+    const std::size_t body = record_body_size(ts_delta, offset_delta, key, value, headers);
+    const std::size_t need = varint_size(static_cast<std::int64_t>(body)) + body;
+    if (need > field_max || _pos > _buf.size() || need > _buf.size() - _pos) return false;
+    if (_pos + need - log_overhead_bytes > field_max) return false;
+
+    std::byte* const start = _buf.data() + _pos;
+    std::byte* p = start;
+    p += put_varint(p, static_cast<std::int64_t>(body));
+    *p++ = std::byte{0};  // record attributes
+    p += put_varint(p, ts_delta);
+    p += put_varint(p, offset_delta);
+    p = put_bytes_field(p, key);
+    p = put_bytes_field(p, value);
+    p += put_varint(p, static_cast<std::int64_t>(headers.size()));
+    for (const record_header& h : headers) {
+        p = put_bytes_field(p, as_bytes(h.key));
+        p = put_bytes_field(p, h.value);
+    }
+    SLUICE_ASSERT(static_cast<std::size_t>(p - start) == need, "record size mismatch");
+
+    if (_count == 0) {
+        _base_timestamp = timestamp_ms;
+        _max_timestamp = timestamp_ms;
+    } else {
+        _max_timestamp = std::max(_max_timestamp, timestamp_ms);
+    }
+    _pos += need;
+    ++_count;
+    return true;
+}
+
+mutable_bytes batch_builder::finish() noexcept {
+    SLUICE_ASSERT(_count > 0, "finish() on an empty batch_builder");
+    std::byte* const b = _buf.data();
+    store_be(b + batch_offset::base_offset, std::int64_t{0});
+    store_be(b + batch_offset::length, static_cast<std::int32_t>(_pos - log_overhead_bytes));
+    store_be(b + batch_offset::partition_leader_epoch, std::int32_t{-1});
+    b[batch_offset::magic] = static_cast<std::byte>(record_batch_magic);
+    store_be(b + batch_offset::attributes, std::int16_t{0});
+    store_be(b + batch_offset::last_offset_delta, _count - 1);
+    store_be(b + batch_offset::base_timestamp, _base_timestamp);
+    store_be(b + batch_offset::max_timestamp, _max_timestamp);
+    store_be(b + batch_offset::producer_id, std::int64_t{-1});
+    store_be(b + batch_offset::producer_epoch, std::int16_t{-1});
+    store_be(b + batch_offset::base_sequence, std::int32_t{-1});
+    store_be(b + batch_offset::records_count, _count);
+    const mutable_bytes batch = _buf.first(_pos);
+    store_be(b + batch_offset::crc, crc32c(bytes_view(batch).subspan(crc_start_bytes)));
+    return batch;
+}
+
+}  // namespace sluice::log
