@@ -1,0 +1,522 @@
+// Ethernet/VLAN/IPv4/IPv6/UDP decode, IPv4 reassembly, ARP and ICMP echo responders.
+
+#include <sluice/base/assert.h>
+#include <sluice/net/frame.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+namespace sluice::net {
+
+namespace {
+
+constexpr std::size_t eth_header_bytes = 14;
+constexpr std::size_t vlan_tag_bytes = 4;
+constexpr std::size_t ipv4_min_header_bytes = 20;
+constexpr std::size_t ipv6_header_bytes = 40;
+constexpr std::size_t udp_header_bytes = 8;
+constexpr std::size_t arp_ipv4_bytes = 28;
+constexpr std::size_t min_frame_bytes = 60;  // without FCS
+constexpr std::uint8_t proto_icmp = 1;
+constexpr std::uint8_t proto_udp = 17;
+constexpr std::uint8_t proto_ipv6_hop_by_hop = 0;
+constexpr std::uint8_t proto_ipv6_routing = 43;
+constexpr std::uint8_t proto_ipv6_fragment = 44;
+constexpr std::uint8_t proto_icmpv6 = 58;
+constexpr std::uint8_t proto_ipv6_dest_options = 60;
+
+std::uint16_t be16(const std::byte* p) noexcept { return load_be<std::uint16_t>(p); }
+std::uint8_t u8(const std::byte* p) noexcept { return static_cast<std::uint8_t>(*p); }
+
+decode_result drop(drop_reason r) noexcept {
+    decode_result d;
+    d.status = decode_status::dropped;
+    d.reason = r;
+    return d;
+}
+
+decode_result status_only(decode_status s) noexcept {
+    decode_result d;
+    d.status = s;
+    return d;
+}
+
+// Ethernet header + VLAN tags. On success `l3_offset`, `ethertype`, `vlan_id` are set.
+struct l2_info {
+    std::size_t l3_offset = 0;
+    std::uint16_t ethertype = 0;
+    std::uint16_t vlan_id = 0;
+};
+
+drop_reason parse_l2(bytes_view f, l2_info& l2) noexcept {
+    if (f.size() < eth_header_bytes) return drop_reason::truncated;
+    std::size_t off = 12;
+    std::uint16_t type = be16(f.data() + off);
+    off += 2;
+    std::size_t tags = 0;
+    while (type == ethertype_vlan || type == ethertype_qinq) {
+        if (tags == max_vlan_tags) return drop_reason::too_many_vlan_tags;
+        if (off + vlan_tag_bytes > f.size()) return drop_reason::truncated;
+        l2.vlan_id = be16(f.data() + off) & 0x0fff;
+        type = be16(f.data() + off + 2);
+        off += vlan_tag_bytes;
+        ++tags;
+    }
+    l2.l3_offset = off;
+    l2.ethertype = type;
+    return drop_reason::none;
+}
+
+ip_address v4_at(const std::byte* p) noexcept {
+    ip_address a;
+    for (std::size_t i = 0; i < 4; ++i) a.bytes[i] = u8(p + i);
+    return a;
+}
+
+ip_address v6_at(const std::byte* p) noexcept {
+    ip_address a;
+    a.v6 = true;
+    for (std::size_t i = 0; i < 16; ++i) a.bytes[i] = u8(p + i);
+    return a;
+}
+
+std::uint32_t fold(std::uint64_t sum) noexcept {
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    return static_cast<std::uint32_t>(sum);
+}
+
+// Partial (unfolded) pseudo-header sum for UDP over IPv4 / IPv6.
+std::uint32_t pseudo_sum(const ip_address& src, const ip_address& dst,
+                         std::size_t udp_len) noexcept {
+    std::uint64_t sum = 0;
+    const std::size_t n = src.v6 ? 16 : 4;
+    for (std::size_t i = 0; i < n; i += 2) {
+        sum += (std::uint32_t{src.bytes[i]} << 8) | src.bytes[i + 1];
+        sum += (std::uint32_t{dst.bytes[i]} << 8) | dst.bytes[i + 1];
+    }
+    sum += proto_udp;
+    sum += udp_len & 0xffff;
+    sum += udp_len >> 16;
+    return fold(sum);
+}
+
+// UDP header + payload in `seg` (the IP payload). `base_end_room`: readable bytes after seg.end().
+decode_result decode_udp(bytes_view seg, const ip_address& src, const ip_address& dst,
+                         std::size_t room_after_seg, std::uint16_t vlan_id,
+                         const decode_options& options) noexcept {
+    if (seg.size() < udp_header_bytes) return drop(drop_reason::truncated);
+    const std::size_t ulen = be16(seg.data() + 4);
+    if (ulen < udp_header_bytes || ulen > seg.size()) return drop(drop_reason::bad_udp_header);
+    const std::uint16_t csum = be16(seg.data() + 6);
+    if (options.verify_udp_checksum) {
+        if (csum == 0) {
+            if (src.v6) return drop(drop_reason::bad_checksum);  // mandatory for IPv6
+        } else {
+            const std::uint16_t s = ones_complement_sum(seg.first(ulen), pseudo_sum(src, dst, ulen));
+            if (s != 0xffff) return drop(drop_reason::bad_checksum);
+        }
+    }
+    decode_result d;
+    d.status = decode_status::udp;
+    d.datagram.src = src;
+    d.datagram.dst = dst;
+    d.datagram.src_port = be16(seg.data());
+    d.datagram.dst_port = be16(seg.data() + 2);
+    d.datagram.payload = seg.subspan(udp_header_bytes, ulen - udp_header_bytes);
+    d.datagram.tailroom = (seg.size() - ulen) + room_after_seg;
+    d.datagram.vlan_id = vlan_id;
+    return d;
+}
+
+decode_result decode_ipv4(bytes_view f, const l2_info& l2, std::size_t tailroom,
+                          const decode_options& options) noexcept {
+    const std::size_t off = l2.l3_offset;
+    if (off + ipv4_min_header_bytes > f.size()) return drop(drop_reason::truncated);
+    const std::byte* ip = f.data() + off;
+    if ((u8(ip) >> 4) != 4) return drop(drop_reason::bad_ip_header);
+    const std::size_t ihl = std::size_t{u8(ip) & 0x0fu} * 4;
+    if (ihl < ipv4_min_header_bytes) return drop(drop_reason::bad_ip_header);
+    if (off + ihl > f.size()) return drop(drop_reason::truncated);
+    const std::size_t total = be16(ip + 2);
+    if (total < ihl) return drop(drop_reason::bad_ip_header);
+    if (off + total > f.size()) return drop(drop_reason::truncated);
+    if (ones_complement_sum(bytes_view(ip, ihl)) != 0xffff) return drop(drop_reason::bad_checksum);
+    const std::uint8_t proto = u8(ip + 9);
+    if (proto == proto_icmp) return status_only(decode_status::not_for_us);
+    if (proto != proto_udp) return drop(drop_reason::not_udp);
+    const std::uint16_t frag = be16(ip + 6);
+    const bool more = (frag & 0x2000) != 0;
+    const std::uint32_t frag_off = std::uint32_t{frag & 0x1fffu} * 8;
+    const ip_address src = v4_at(ip + 12);
+    const ip_address dst = v4_at(ip + 16);
+    const bytes_view seg(ip + ihl, total - ihl);
+    if (more || frag_off != 0) {
+        decode_result d;
+        d.status = decode_status::ipv4_fragment;
+        d.fragment.src = src;
+        d.fragment.dst = dst;
+        d.fragment.id = be16(ip + 4);
+        d.fragment.protocol = proto;
+        d.fragment.offset_bytes = frag_off;
+        d.fragment.more_fragments = more;
+        d.fragment.ip_payload = seg;
+        d.fragment.vlan_id = l2.vlan_id;
+        return d;
+    }
+    return decode_udp(seg, src, dst, (f.size() - off - total) + tailroom, l2.vlan_id, options);
+}
+
+decode_result decode_ipv6(bytes_view f, const l2_info& l2, std::size_t tailroom,
+                          const decode_options& options) noexcept {
+    const std::size_t off = l2.l3_offset;
+    if (off + ipv6_header_bytes > f.size()) return drop(drop_reason::truncated);
+    const std::byte* ip = f.data() + off;
+    if ((u8(ip) >> 4) != 6) return drop(drop_reason::bad_ip_header);
+    const std::size_t plen = be16(ip + 4);
+    if (off + ipv6_header_bytes + plen > f.size()) return drop(drop_reason::truncated);
+    std::uint8_t next = u8(ip + 6);
+    bytes_view rest(ip + ipv6_header_bytes, plen);
+    for (std::size_t n = 0;; ++n) {
+        if (next == proto_udp) break;
+        if (next == proto_ipv6_fragment) return drop(drop_reason::ipv6_fragment);
+        if (next == proto_icmpv6) return status_only(decode_status::not_for_us);
+        if (next != proto_ipv6_hop_by_hop && next != proto_ipv6_routing &&
+            next != proto_ipv6_dest_options) {
+            return drop(drop_reason::not_udp);
+        }
+        if (n == max_ipv6_ext_headers) return drop(drop_reason::bad_ip_header);
+        if (rest.size() < 8) return drop(drop_reason::truncated);
+        const std::size_t len = (std::size_t{u8(rest.data() + 1)} + 1) * 8;
+        if (len > rest.size()) return drop(drop_reason::truncated);
+        next = u8(rest.data());
+        rest = rest.subspan(len);
+    }
+    const std::size_t room = (f.size() - off - ipv6_header_bytes - plen) + tailroom;
+    return decode_udp(rest, v6_at(ip + 8), v6_at(ip + 24), room, l2.vlan_id, options);
+}
+
+}  // namespace
+
+std::uint16_t ones_complement_sum(bytes_view data, std::uint32_t initial) noexcept {
+    std::uint64_t sum = initial;
+    const std::byte* p = data.data();
+    std::size_t n = data.size();
+    while (n >= 2) {
+        sum += be16(p);
+        p += 2;
+        n -= 2;
+    }
+    if (n == 1) sum += std::uint32_t{u8(p)} << 8;
+    return static_cast<std::uint16_t>(fold(sum));
+}
+
+decode_result decode_frame(bytes_view frame, std::size_t tailroom,
+                           const decode_options& options) noexcept {
+    l2_info l2;
+    if (const drop_reason r = parse_l2(frame, l2); r != drop_reason::none) return drop(r);
+    switch (l2.ethertype) {
+        case ethertype_ipv4: return decode_ipv4(frame, l2, tailroom, options);
+        case ethertype_ipv6: return decode_ipv6(frame, l2, tailroom, options);
+        case ethertype_arp: return status_only(decode_status::not_for_us);
+        default: return drop(drop_reason::not_ip);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ipv4_reassembler
+
+struct ipv4_reassembler::state {
+    struct slot {
+        bool used = false;
+        bool has_total = false;
+        std::uint32_t src = 0;
+        std::uint32_t dst = 0;
+        std::uint16_t id = 0;
+        std::uint8_t protocol = 0;
+        std::uint16_t vlan_id = 0;
+        std::int64_t first_ns = 0;
+        std::uint32_t total = 0;     // IP payload length, once the last fragment came
+        std::uint32_t received = 0;  // distinct bytes held
+        std::uint32_t max_end = 0;   // highest fragment end seen
+    };
+
+    reassembler_options options;
+    std::size_t slot_bytes = 0;   // max_datagram_bytes + payload_tailroom
+    std::size_t bitmap_words = 0;  // per slot, one bit per 8-byte block
+    std::vector<slot> slots;
+    std::vector<std::byte> data;
+    std::vector<std::uint64_t> bitmap;
+    std::size_t used = 0;
+    reassembler_stats stats;
+
+    std::byte* slot_data(std::size_t i) noexcept { return data.data() + i * slot_bytes; }
+    std::uint64_t* slot_bits(std::size_t i) noexcept { return bitmap.data() + i * bitmap_words; }
+
+    void release(slot& s) noexcept {
+        s.used = false;
+        --used;
+    }
+};
+
+ipv4_reassembler::ipv4_reassembler(const reassembler_options& options)
+    : _s(std::make_unique<state>()) {
+    SLUICE_ASSERT(options.slots > 0 && options.max_datagram_bytes >= udp_header_bytes &&
+                  options.max_datagram_bytes <= 65535 && options.timeout_ns > 0);
+    _s->options = options;
+    _s->slot_bytes = options.max_datagram_bytes + options.payload_tailroom;
+    _s->bitmap_words = (options.max_datagram_bytes / 8 + 1 + 63) / 64;
+    _s->slots.resize(options.slots);
+    _s->data.resize(options.slots * _s->slot_bytes);
+    _s->bitmap.resize(options.slots * _s->bitmap_words);
+}
+ipv4_reassembler::~ipv4_reassembler() = default;
+ipv4_reassembler::ipv4_reassembler(ipv4_reassembler&&) noexcept = default;
+ipv4_reassembler& ipv4_reassembler::operator=(ipv4_reassembler&&) noexcept = default;
+
+std::size_t ipv4_reassembler::in_use() const noexcept { return _s->used; }
+const reassembler_stats& ipv4_reassembler::stats() const noexcept { return _s->stats; }
+
+std::size_t ipv4_reassembler::expire(std::int64_t now_ns) noexcept {
+    std::size_t n = 0;
+    for (auto& s : _s->slots) {
+        if (s.used && now_ns - s.first_ns > _s->options.timeout_ns) {
+            _s->release(s);
+            ++n;
+        }
+    }
+    _s->stats.timeouts += n;
+    return n;
+}
+
+decode_result ipv4_reassembler::add(const ipv4_fragment& fragment, std::int64_t now_ns) noexcept {
+    state& st = *_s;
+    ++st.stats.fragments;
+    if (fragment.protocol != proto_udp || fragment.src.v6 || fragment.dst.v6) {
+        ++st.stats.bad;
+        return drop(drop_reason::not_udp);
+    }
+    const std::uint32_t src = fragment.src.v4_host();
+    const std::uint32_t dst = fragment.dst.v4_host();
+    const std::size_t len = fragment.ip_payload.size();
+    const std::size_t begin = fragment.offset_bytes;
+    const std::size_t end = begin + len;
+
+    // Find the datagram's slot (expiring stale ones on the way) or a free one.
+    std::size_t found = st.slots.size();
+    std::size_t free_slot = st.slots.size();
+    for (std::size_t i = 0; i < st.slots.size(); ++i) {
+        auto& s = st.slots[i];
+        if (s.used && now_ns - s.first_ns > st.options.timeout_ns) {
+            st.release(s);
+            ++st.stats.timeouts;
+        }
+        if (!s.used) {
+            if (free_slot == st.slots.size()) free_slot = i;
+            continue;
+        }
+        if (s.src == src && s.dst == dst && s.id == fragment.id &&
+            s.protocol == fragment.protocol) {
+            found = i;
+        }
+    }
+
+    auto drop_slot = [&](drop_reason r) {
+        if (found != st.slots.size()) st.release(st.slots[found]);
+        if (r == drop_reason::fragment_overlap) ++st.stats.overlaps;
+        else ++st.stats.bad;
+        return drop(r);
+    };
+
+    if (end > st.options.max_datagram_bytes || end > 65535 - ipv4_min_header_bytes) {
+        return drop_slot(drop_reason::fragment_too_large);
+    }
+    if (len == 0 || (fragment.more_fragments && len % 8 != 0) || begin % 8 != 0) {
+        return drop_slot(drop_reason::fragment_bad);
+    }
+
+    if (found == st.slots.size()) {
+        if (free_slot == st.slots.size()) {
+            ++st.stats.overflow_drops;
+            return drop(drop_reason::reassembly_full);
+        }
+        found = free_slot;
+        auto& s = st.slots[found];
+        s = state::slot{};
+        s.used = true;
+        s.src = src;
+        s.dst = dst;
+        s.id = fragment.id;
+        s.protocol = fragment.protocol;
+        s.vlan_id = fragment.vlan_id;
+        s.first_ns = now_ns;
+        ++st.used;
+        std::memset(st.slot_bits(found), 0, st.bitmap_words * sizeof(std::uint64_t));
+    }
+    auto& s = st.slots[found];
+
+    // Consistency with what is already known about the datagram's length.
+    if (s.has_total && end > s.total) return drop_slot(drop_reason::fragment_bad);
+    if (!fragment.more_fragments) {
+        if (s.has_total && end != s.total) return drop_slot(drop_reason::fragment_bad);
+        if (s.max_end > end) return drop_slot(drop_reason::fragment_bad);
+    }
+
+    // Blocks of 8 bytes: all new -> store; all present -> duplicate; some -> overlap.
+    std::uint64_t* bits = st.slot_bits(found);
+    const std::size_t b0 = begin / 8;
+    const std::size_t b1 = (end + 7) / 8;
+    std::size_t present = 0;
+    for (std::size_t b = b0; b < b1; ++b) present += (bits[b / 64] >> (b % 64)) & 1u;
+    if (present == b1 - b0) {
+        ++st.stats.duplicates;
+        return status_only(decode_status::pending);
+    }
+    if (present != 0) return drop_slot(drop_reason::fragment_overlap);
+    for (std::size_t b = b0; b < b1; ++b) bits[b / 64] |= std::uint64_t{1} << (b % 64);
+    std::memcpy(st.slot_data(found) + begin, fragment.ip_payload.data(), len);
+    s.received += static_cast<std::uint32_t>(len);
+    s.max_end = std::max(s.max_end, static_cast<std::uint32_t>(end));
+    if (!fragment.more_fragments) {
+        s.has_total = true;
+        s.total = static_cast<std::uint32_t>(end);
+    }
+    if (!s.has_total || s.received != s.total) return status_only(decode_status::pending);
+
+    // Complete: the slot's bytes stay readable until the slot is reused (next add()).
+    st.release(s);
+    const bytes_view seg(st.slot_data(found), s.total);
+    decode_result d = decode_udp(seg, fragment.src, fragment.dst, st.slot_bytes - s.total,
+                                 s.vlan_id, st.options.decode);
+    if (d.status == decode_status::udp) ++st.stats.completed;
+    else ++st.stats.bad;
+    return d;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ARP and ICMP echo responders
+
+namespace {
+
+mac_address mac_at(const std::byte* p) noexcept {
+    mac_address m;
+    for (std::size_t i = 0; i < 6; ++i) m.bytes[i] = u8(p + i);
+    return m;
+}
+
+void put_mac(std::byte* p, const mac_address& m) noexcept {
+    for (std::size_t i = 0; i < 6; ++i) p[i] = std::byte{m.bytes[i]};
+}
+
+void put_v4(std::byte* p, const ip_address& a) noexcept {
+    for (std::size_t i = 0; i < 4; ++i) p[i] = std::byte{a.bytes[i]};
+}
+
+bool same_v4(const std::byte* p, const ip_address& a) noexcept {
+    return !a.v6 && u8(p) == a.bytes[0] && u8(p + 1) == a.bytes[1] && u8(p + 2) == a.bytes[2] &&
+           u8(p + 3) == a.bytes[3];
+}
+
+// Writes the L2 header of a reply: dst, our src, the request's VLAN tags, `ethertype`.
+void put_l2(std::byte* out, bytes_view req, const l2_info& l2, const mac_address& dst,
+            const mac_address& src) noexcept {
+    put_mac(out, dst);
+    put_mac(out + 6, src);
+    // Tags (and the final ethertype) are copied verbatim from the request.
+    std::memcpy(out + 12, req.data() + 12, l2.l3_offset - 12);
+}
+
+}  // namespace
+
+std::optional<arp_request> parse_arp_request(bytes_view frame) noexcept {
+    l2_info l2;
+    if (parse_l2(frame, l2) != drop_reason::none || l2.ethertype != ethertype_arp) {
+        return std::nullopt;
+    }
+    if (l2.l3_offset + arp_ipv4_bytes > frame.size()) return std::nullopt;
+    const std::byte* a = frame.data() + l2.l3_offset;
+    if (be16(a) != 1 || be16(a + 2) != ethertype_ipv4 || u8(a + 4) != 6 || u8(a + 5) != 4 ||
+        be16(a + 6) != 1) {
+        return std::nullopt;
+    }
+    arp_request r;
+    r.sender_mac = mac_at(a + 8);
+    r.sender_ip = v4_at(a + 14);
+    r.target_ip = v4_at(a + 24);
+    return r;
+}
+
+std::size_t build_arp_reply(bytes_view frame, const ip_address& our_ip, const mac_address& our_mac,
+                            mutable_bytes out) noexcept {
+    const auto req = parse_arp_request(frame);
+    if (!req || our_ip.v6 || req->target_ip != our_ip) return 0;
+    if (req->sender_ip == our_ip) return 0;  // someone else claims our address: not a question
+    l2_info l2;
+    (void)parse_l2(frame, l2);
+    const std::size_t len = std::max(min_frame_bytes, l2.l3_offset + arp_ipv4_bytes);
+    if (out.size() < len) return 0;
+    std::memset(out.data(), 0, len);
+    put_l2(out.data(), frame, l2, req->sender_mac, our_mac);
+    std::byte* a = out.data() + l2.l3_offset;
+    store_be<std::uint16_t>(a, 1);
+    store_be<std::uint16_t>(a + 2, ethertype_ipv4);
+    a[4] = std::byte{6};
+    a[5] = std::byte{4};
+    store_be<std::uint16_t>(a + 6, 2);  // reply
+    put_mac(a + 8, our_mac);
+    put_v4(a + 14, our_ip);
+    put_mac(a + 18, req->sender_mac);
+    put_v4(a + 24, req->sender_ip);
+    return len;
+}
+
+std::size_t build_icmp_echo_reply(bytes_view frame, const ip_address& our_ip,
+                                  const mac_address& our_mac, mutable_bytes out) noexcept {
+    if (our_ip.v6) return 0;
+    l2_info l2;
+    if (parse_l2(frame, l2) != drop_reason::none || l2.ethertype != ethertype_ipv4) return 0;
+    const std::size_t off = l2.l3_offset;
+    if (off + ipv4_min_header_bytes > frame.size()) return 0;
+    const std::byte* ip = frame.data() + off;
+    if ((u8(ip) >> 4) != 4) return 0;
+    const std::size_t ihl = std::size_t{u8(ip) & 0x0fu} * 4;
+    if (ihl < ipv4_min_header_bytes || off + ihl > frame.size()) return 0;
+    const std::size_t total = be16(ip + 2);
+    if (total < ihl + 8 || off + total > frame.size()) return 0;
+    if (ones_complement_sum(bytes_view(ip, ihl)) != 0xffff) return 0;
+    if (u8(ip + 9) != proto_icmp) return 0;
+    if ((be16(ip + 6) & 0x3fff) != 0) return 0;  // fragment
+    if (!same_v4(ip + 16, our_ip)) return 0;
+    const bytes_view icmp(ip + ihl, total - ihl);
+    if (u8(icmp.data()) != 8 || u8(icmp.data() + 1) != 0) return 0;  // echo request, code 0
+    if (ones_complement_sum(icmp) != 0xffff) return 0;
+
+    const std::size_t reply_ip_len = ipv4_min_header_bytes + icmp.size();
+    const std::size_t len = std::max(min_frame_bytes, off + reply_ip_len);
+    if (out.size() < len || reply_ip_len > 65535) return 0;
+    std::memset(out.data(), 0, len);
+    put_l2(out.data(), frame, l2, mac_at(frame.data() + 6), our_mac);
+    std::byte* rip = out.data() + off;
+    rip[0] = std::byte{0x45};
+    rip[1] = ip[1];  // TOS
+    store_be<std::uint16_t>(rip + 2, static_cast<std::uint16_t>(reply_ip_len));
+    std::memcpy(rip + 4, ip + 4, 2);  // id
+    store_be<std::uint16_t>(rip + 6, 0);
+    rip[8] = std::byte{64};  // TTL
+    rip[9] = std::byte{proto_icmp};
+    put_v4(rip + 12, our_ip);
+    std::memcpy(rip + 16, ip + 12, 4);
+    store_be<std::uint16_t>(rip + 10, static_cast<std::uint16_t>(
+                                          ~ones_complement_sum(bytes_view(rip, 20)) & 0xffff));
+    std::byte* ricmp = rip + ipv4_min_header_bytes;
+    std::memcpy(ricmp, icmp.data(), icmp.size());
+    ricmp[0] = std::byte{0};  // echo reply
+    ricmp[2] = std::byte{0};
+    ricmp[3] = std::byte{0};
+    store_be<std::uint16_t>(
+        ricmp + 2,
+        static_cast<std::uint16_t>(~ones_complement_sum(bytes_view(ricmp, icmp.size())) & 0xffff));
+    return len;
+}
+
+}  // namespace sluice::net
