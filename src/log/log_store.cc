@@ -27,8 +27,7 @@ using detail::segment;
 
 namespace {
 
-constexpr std::uint64_t op_write = 1;
-constexpr std::uint64_t op_fsync = 2;
+constexpr std::uint64_t fsync_slot = 0xff;  // user_data low byte: write slot, or this
 constexpr std::int64_t idle_wait_ns = 200'000;
 constexpr std::int64_t retry_interval_ns = 100'000'000;
 constexpr std::int64_t stop_timeout_ns = 10'000'000'000;
@@ -47,8 +46,8 @@ bool parse_i64(std::string_view s, std::int64_t& out) {
     return ec == std::errc() && p == s.data() + s.size();
 }
 
-std::uint64_t user_data(std::uint32_t partition, std::uint64_t op) {
-    return (std::uint64_t{partition} << 8) | op;
+std::uint64_t user_data(std::uint32_t partition, std::uint64_t slot) {
+    return (std::uint64_t{partition} << 8) | slot;
 }
 
 bool valid_topic_name(std::string_view n) {
@@ -332,20 +331,22 @@ errc log_store::impl::activate_last_segment(partition& p, std::string* error) {
     p.active = s;
     p.wfd = *wfd;
     p.wbuf_cap = align_up(std::max<std::size_t>(opts.write_buffer_bytes,
-                                                opts.max_batch_bytes + 2 * align), align);
+                                                2 * opts.max_batch_bytes + 2 * align), align);
     if (!p.wbuf) {
         p.wbuf = static_cast<std::byte*>(std::aligned_alloc(align, p.wbuf_cap));
         SLUICE_ASSERT(p.wbuf != nullptr);
     }
     std::memset(p.wbuf, 0, p.wbuf_cap);
-    p.seg_size = p.seg_written = p.seg_synced = s->size_bytes;
-    p.wbuf_pos = align_down(s->size_bytes, align);
+    p.seg_size = p.submitted_upto = p.written_upto = p.seg_synced = s->size_bytes;
+    p.write_head = p.writes_n = 0;
     p.allocated = s->size_bytes;
-    if (p.seg_size > p.wbuf_pos) {
+    const std::uint64_t block = align_down(s->size_bytes, align);
+    if (p.seg_size > block) {
         // Keep the partial last block: the next aligned write rewrites it.
-        auto got = st->read(s->read_fd, p.wbuf_pos,
-                            mutable_bytes(p.wbuf, static_cast<std::size_t>(p.seg_size - p.wbuf_pos)));
-        if (!got || *got != p.seg_size - p.wbuf_pos) {
+        auto got = st->read(s->read_fd, block,
+                            mutable_bytes(p.wbuf + block % p.wbuf_cap,
+                                          static_cast<std::size_t>(p.seg_size - block)));
+        if (!got || *got != p.seg_size - block) {
             *error = fmt::format("{}: cannot read tail block", s->log_path());
             return errc::io_error;
         }
@@ -564,7 +565,7 @@ void log_store::impl::writer_main() {
             auto& p = *parts[i];
             if (!p.live.load(std::memory_order_relaxed)) continue;
             if (p.deleted.load(std::memory_order_acquire)) {
-                if (p.wfd >= 0 && !p.write_in_flight && !p.fsync_in_flight) {
+                if (p.wfd >= 0 && p.writes_n == 0 && !p.fsync_in_flight) {
                     st->close(p.wfd);
                     p.wfd = -1;
                     (void)st->remove_all(p.dir);
@@ -607,7 +608,7 @@ bool log_store::impl::all_drained() {
         if (!p.live.load() || p.deleted.load()) continue;
         // A failed partition cannot drain; what it holds was never acknowledged.
         if (static_cast<errc>(p.state.load()) == errc::io_error) continue;
-        if (p.seg_synced != p.seg_size || p.write_in_flight || p.fsync_in_flight) return false;
+        if (p.seg_synced != p.seg_size || p.writes_n > 0 || p.fsync_in_flight) return false;
     }
     return true;
 }
@@ -669,27 +670,21 @@ bool log_store::impl::append_one(partition& p, const detail::spsc_byte_ring::ent
         stall = true;
         return false;
     }
-    if (p.seg_size - p.wbuf_pos + n + align > p.wbuf_cap) {
-        if (p.write_in_flight) {
-            stall = true;
-            return false;
-        }
-        // Compact: keep from the block that holds the first unwritten byte.
-        std::uint64_t keep_from = align_down(p.seg_written, align);
-        if (keep_from > p.wbuf_pos) {
-            std::size_t shift = static_cast<std::size_t>(keep_from - p.wbuf_pos);
-            std::memmove(p.wbuf, p.wbuf + shift, static_cast<std::size_t>(p.seg_size - keep_from));
-            p.wbuf_pos = keep_from;
-        }
-        if (p.seg_size - p.wbuf_pos + n + align > p.wbuf_cap) {
-            stall = true;  // the unwritten data must go to disk first
-            return false;
-        }
+    // Room in the circular buffer: keep everything from the block holding the first unwritten
+    // byte, plus one block of slack for the padding of a partial write.
+    const std::uint64_t in_use = p.seg_size - align_down(p.written_upto, align);
+    if (in_use + n + align > p.wbuf_cap) {
+        stall = true;  // the unwritten data must go to disk first
+        return false;
     }
-    std::byte* dst = p.wbuf + (p.seg_size - p.wbuf_pos);
-    std::memcpy(dst, e.payload.data(), n);
+    // Stamp in the ring (the writer owns the entry until pop()), then copy, wrapping if needed.
+    std::byte* entry = const_cast<std::byte*>(e.payload.data());
+    stamp_batch(mutable_bytes(entry, n), p.next_offset, opts.leader_epoch);
+    const std::size_t at = static_cast<std::size_t>(p.seg_size % p.wbuf_cap);
+    const std::size_t first = std::min<std::size_t>(n, p.wbuf_cap - at);
+    std::memcpy(p.wbuf + at, entry, first);
+    if (first < n) std::memcpy(p.wbuf, entry + first, n - first);
     const std::int64_t base = p.next_offset;
-    stamp_batch(mutable_bytes(dst, n), base, opts.leader_epoch);
     const std::uint64_t pos = p.seg_size;
     {
         std::lock_guard lk(p.mu);
@@ -709,12 +704,33 @@ bool log_store::impl::append_one(partition& p, const detail::spsc_byte_ring::ent
     }
     p.seg_size = pos + n;
     p.next_offset = base + h->last_offset_delta + 1;
-    p.pending.push_back({p.seg_size, base, p.next_offset, appender_id, e.token});
+    p.pending.push_back({p.seg_size, now_ns, base, p.next_offset, appender_id, e.token});
     if (p.first_unsynced_ns == 0) p.first_unsynced_ns = now_ns;
     p.batches_appended.fetch_add(1, std::memory_order_relaxed);
     p.records_appended.fetch_add(static_cast<std::uint64_t>(h->records_count),
                                  std::memory_order_relaxed);
     return true;
+}
+
+bool log_store::impl::submit_range(partition& p, std::uint32_t index, std::uint64_t start,
+                                   std::uint64_t end) {
+    // One contiguous piece of the circular buffer per write slot.
+    bool any = false;
+    while (start < end && p.writes_n < partition::max_writes) {
+        const std::size_t at = static_cast<std::size_t>(start % p.wbuf_cap);
+        const std::uint64_t piece_end = std::min<std::uint64_t>(end, start + (p.wbuf_cap - at));
+        const std::size_t slot = (p.write_head + p.writes_n) % partition::max_writes;
+        errc e = st->submit_write(p.wfd, start,
+                                  bytes_view(p.wbuf + at, static_cast<std::size_t>(piece_end - start)),
+                                  user_data(index, slot), false);
+        if (e != errc::ok) break;  // submission queue full: next round
+        p.writes[slot] = {start, piece_end, std::min<std::uint64_t>(piece_end, p.seg_size), false, false};
+        ++p.writes_n;
+        p.submitted_upto = std::min<std::uint64_t>(piece_end, p.seg_size);
+        start = piece_end;
+        any = true;
+    }
+    return any;
 }
 
 bool log_store::impl::service(partition& p, std::uint32_t index, std::int64_t now_ns, bool stopping) {
@@ -725,29 +741,38 @@ bool log_store::impl::service(partition& p, std::uint32_t index, std::int64_t no
         p.state.store(0, std::memory_order_relaxed);  // try again
         spdlog::info("log: {}: retrying after no space", p.dir);
     }
-    if (p.rolling && !p.write_in_flight && !p.fsync_in_flight && p.seg_synced == p.seg_size) {
+    if (p.rolling && p.writes_n == 0 && !p.fsync_in_flight && p.seg_synced == p.seg_size) {
         return finish_roll(p);
     }
     bool submitted = false;
-    const std::uint64_t unwritten = p.seg_size - p.seg_written;
     const std::uint64_t unsynced = p.seg_size - p.seg_synced;
     const bool flush_due =
         unsynced > 0 && (stopping || p.rolling ||
                          now_ns - p.first_unsynced_ns >= opts.flush_interval_us * 1000 ||
                          unsynced >= static_cast<std::uint64_t>(opts.flush_bytes));
-    const std::uint64_t chunk = std::min<std::uint64_t>(p.wbuf_cap / 2,
-                                                        static_cast<std::uint64_t>(opts.flush_bytes));
-    if (!p.write_in_flight && unwritten > 0 && (unwritten >= chunk || flush_due)) {
-        const std::uint64_t start = align_down(p.seg_written, align);
-        const std::uint64_t end = align_up(p.seg_size, align);
+    const std::uint64_t chunk = std::min<std::uint64_t>(
+        align_down(p.wbuf_cap / 4, align),
+        std::max<std::uint64_t>(align, align_down(static_cast<std::uint64_t>(opts.flush_bytes), align)));
+
+    // Writes: whole blocks eagerly in chunks; the partial last block only when a flush is due.
+    // A new write may not start inside a block that an in-flight write still covers.
+    const std::uint64_t start = align_down(p.submitted_upto, align);
+    const bool overlaps = p.write_error || (p.writes_n > 0 &&
+        p.writes[(p.write_head + p.writes_n - 1) % partition::max_writes].end > start);
+    std::uint64_t end = 0;
+    if (!overlaps && p.seg_size > p.submitted_upto) {
+        const std::uint64_t full_end = align_down(p.seg_size, align);
+        if (full_end >= start + chunk) end = start + (full_end - start) / chunk * chunk;
+        if (flush_due) end = align_up(p.seg_size, align);
+    }
+    if (end > start) {
         if (end > p.allocated) {
             std::uint64_t want = std::max<std::uint64_t>(
                 end, std::min<std::uint64_t>(p.allocated + detail::allocate_step_bytes,
                                              align_up(static_cast<std::uint64_t>(p.spec.segment_bytes), align)));
             errc e = st->allocate(p.wfd, p.allocated, want - p.allocated);
             if (e == errc::no_space) {
-                // Retry with exactly what this write needs before giving up.
-                want = end;
+                want = end;  // exactly what this write needs, before giving up
                 e = st->allocate(p.wfd, p.allocated, want - p.allocated);
             }
             if (e != errc::ok) {
@@ -757,28 +782,23 @@ bool log_store::impl::service(partition& p, std::uint32_t index, std::int64_t no
             }
             p.allocated = want;
         }
-        std::byte* from = p.wbuf + (start - p.wbuf_pos);
-        // Zero the padding after the logical end so the file never holds stale bytes there.
-        std::memset(p.wbuf + (p.seg_size - p.wbuf_pos), 0, static_cast<std::size_t>(end - p.seg_size));
-        const bool link = flush_due && !p.fsync_in_flight;
-        errc e = st->submit_write(p.wfd, start, bytes_view(from, static_cast<std::size_t>(end - start)),
-                                  user_data(index, op_write), link);
-        if (e != errc::ok) return false;  // submission queue full: next round
-        p.write_in_flight = true;
-        p.write_start = start;
-        p.write_target = p.seg_size;
-        submitted = true;
-        if (link) {
-            if (st->submit_fsync(p.wfd, user_data(index, op_fsync)) == errc::ok) {
-                p.fsync_in_flight = true;
-                p.fsync_target = p.seg_size;
-                p.fsync_started_ns = now_ns;
+        if (end > p.seg_size) {
+            // Zero the padding after the logical end (free space in the circular buffer) so the
+            // file never holds stale bytes there.
+            for (std::uint64_t f = p.seg_size; f < end;) {
+                const std::size_t at = static_cast<std::size_t>(f % p.wbuf_cap);
+                const std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(end - f, p.wbuf_cap - at));
+                std::memset(p.wbuf + at, 0, len);
+                f += len;
             }
         }
-    } else if (flush_due && unwritten == 0 && !p.write_in_flight && !p.fsync_in_flight) {
-        if (st->submit_fsync(p.wfd, user_data(index, op_fsync)) == errc::ok) {
+        submitted |= submit_range(p, index, start, end);
+    }
+    // fdatasync covers the writes that completed before it is submitted.
+    if (flush_due && !p.fsync_in_flight && p.written_upto > p.seg_synced) {
+        if (st->submit_fsync(p.wfd, user_data(index, fsync_slot)) == errc::ok) {
             p.fsync_in_flight = true;
-            p.fsync_target = p.seg_written;
+            p.fsync_target = p.written_upto;
             p.fsync_started_ns = now_ns;
             submitted = true;
         }
@@ -788,27 +808,57 @@ bool log_store::impl::service(partition& p, std::uint32_t index, std::int64_t no
 
 void log_store::impl::on_completion(const io_completion& c, std::int64_t now_ns, bool& advanced) {
     const std::uint32_t index = static_cast<std::uint32_t>(c.user >> 8);
-    const std::uint64_t op = c.user & 0xff;
+    const std::uint64_t slot = c.user & 0xff;
     SLUICE_ASSERT(index < parts.size() && parts[index]);
     auto& p = *parts[index];
-    if (op == op_write) {
-        p.write_in_flight = false;
+    if (slot != fsync_slot) {
+        SLUICE_ASSERT(slot < partition::max_writes && p.writes_n > 0);
+        auto& w = p.writes[slot];
+        bool failed = false;
         if (c.res < 0) {
-            errc e = errno_to_errc(c.res);
             spdlog::error("log: {}: write failed: {}", p.dir, std::strerror(-c.res));
-            fail_partition(p, e);
+            fail_partition(p, errno_to_errc(c.res));
             p.retry_at_ns = now_ns + retry_interval_ns;
-            return;
+            failed = true;
+        } else {
+            bytes_written.fetch_add(static_cast<std::uint64_t>(c.res), std::memory_order_relaxed);
+            const std::uint64_t reached = w.start + static_cast<std::uint64_t>(c.res);
+            if (reached < w.end) {
+                // Short write: resubmit the rest from the block it stopped in, same slot.
+                const std::uint64_t from = align_down(reached, align);
+                const std::size_t at = static_cast<std::size_t>(from % p.wbuf_cap);
+                w.start = from;
+                if (st->submit_write(p.wfd, from,
+                                     bytes_view(p.wbuf + at, static_cast<std::size_t>(w.end - from)),
+                                     c.user, false) == errc::ok) {
+                    return;
+                }
+                failed = true;
+            }
         }
-        bytes_written.fetch_add(static_cast<std::uint64_t>(c.res), std::memory_order_relaxed);
-        // A short write leaves the rest for the next round (from the block it stopped in).
-        p.seg_written = std::max(p.seg_written,
-                                 std::min(p.write_target, p.write_start + static_cast<std::uint64_t>(c.res)));
+        w.done = true;
+        w.failed = failed;
+        if (failed) p.write_error = true;
+        while (p.writes_n > 0 && p.writes[p.write_head].done && !p.writes[p.write_head].failed) {
+            p.written_upto = std::max(p.written_upto, p.writes[p.write_head].logical_end);
+            p.write_head = (p.write_head + 1) % partition::max_writes;
+            --p.writes_n;
+        }
+        if (p.write_error) {
+            // Once every write in flight has completed, forget the failed one and those after
+            // it: they are redone from written_upto.
+            bool all_done = true;
+            for (std::size_t k = 0; k < p.writes_n; ++k)
+                all_done &= p.writes[(p.write_head + k) % partition::max_writes].done;
+            if (all_done) {
+                p.writes_n = 0;
+                p.submitted_upto = p.written_upto;
+                p.write_error = false;
+            }
+        }
         return;
     }
-    SLUICE_ASSERT(op == op_fsync);
     p.fsync_in_flight = false;
-    if (c.res == -ECANCELED) return;  // the linked write was short or failed; retried later
     if (c.res < 0) {
         // Fsyncgate: after a failed fdatasync the page cache may have dropped the data; nothing
         // written since the last good sync can be trusted, so the partition stops taking writes.
@@ -822,13 +872,13 @@ void log_store::impl::on_completion(const io_completion& c, std::int64_t now_ns,
     int b = 0;
     while (b + 1 < fsync_buckets && (std::int64_t{1} << (b + 1)) <= lat) ++b;
     fsync_hist[b].fetch_add(1, std::memory_order_relaxed);
-    p.seg_synced = std::max(p.seg_synced, std::min(p.fsync_target, p.seg_written));
+    p.seg_synced = std::max(p.seg_synced, p.fsync_target);
     const std::size_t before = p.pending.size();
     publish(p, now_ns);
     if (p.pending.size() != before) advanced = true;
 }
 
-void log_store::impl::publish(partition& p, std::int64_t now_ns) {
+void log_store::impl::publish(partition& p, std::int64_t) {
     std::int64_t hwm = -1;
     while (!p.pending.empty() && p.pending.front().end_pos <= p.seg_synced) {
         auto& b = p.pending.front();
@@ -841,7 +891,7 @@ void log_store::impl::publish(partition& p, std::int64_t now_ns) {
         // Makes the batches visible; pairs with acquire loads in high_watermark() and read().
         p.hwm.store(hwm, std::memory_order_release);
     }
-    p.first_unsynced_ns = p.seg_synced == p.seg_size ? 0 : now_ns;
+    p.first_unsynced_ns = p.pending.empty() ? 0 : p.pending.front().appended_ns;
 }
 
 void log_store::impl::fail_partition(partition& p, errc e) {

@@ -1,6 +1,7 @@
 #pragma once
 // Private state of log_store: partitions, segments, appenders. See src/log/README.md.
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -59,6 +60,7 @@ struct segment {
 
 struct pending_batch {
     std::uint64_t end_pos;       // segment byte position after this batch
+    std::int64_t appended_ns;    // when the writer took it from the ring
     std::int64_t base_offset;
     std::int64_t next_offset;
     std::uint32_t appender;
@@ -82,19 +84,29 @@ struct alignas(cache_line) partition {
     mutable std::mutex mu;  // guards segments and the segment fields marked above
     std::vector<std::shared_ptr<segment>> segments;
 
-    // Writer-thread state for the active (last) segment.
+    // Writer-thread state for the active (last) segment. wbuf is circular: segment byte position
+    // f lives at wbuf[f % wbuf_cap] (wbuf_cap is a multiple of the storage alignment), so writes
+    // never need compaction and several can be in flight.
     std::shared_ptr<segment> active;
     int wfd = -1;
     std::uint64_t allocated = 0;
     std::byte* wbuf = nullptr;
     std::size_t wbuf_cap = 0;
-    std::uint64_t wbuf_pos = 0;      // file position of wbuf[0] (aligned)
-    std::uint64_t seg_size = 0;      // logical bytes appended to the active segment
-    std::uint64_t seg_written = 0;   // bytes known written (write completed)
-    std::uint64_t seg_synced = 0;    // bytes known durable (fdatasync completed)
-    bool write_in_flight = false;
-    std::uint64_t write_start = 0;
-    std::uint64_t write_target = 0;
+    std::uint64_t seg_size = 0;        // logical bytes appended to the active segment
+    std::uint64_t submitted_upto = 0;  // logical end of the data handed to writes
+    std::uint64_t written_upto = 0;    // every byte below is written (writes completed)
+    std::uint64_t seg_synced = 0;      // every byte below is durable (fdatasync completed)
+    struct write_slot {
+        std::uint64_t start = 0, end = 0;  // aligned file range
+        std::uint64_t logical_end = 0;     // min(end, seg_size at submission)
+        bool done = false;
+        bool failed = false;
+    };
+    static constexpr std::size_t max_writes = 8;
+    std::array<write_slot, max_writes> writes{};  // FIFO in file order: [write_head, +writes_n)
+    std::size_t write_head = 0;
+    std::size_t writes_n = 0;
+    bool write_error = false;  // a write failed; redo from written_upto once all completed
     bool fsync_in_flight = false;
     std::uint64_t fsync_target = 0;
     std::int64_t fsync_started_ns = 0;
@@ -181,6 +193,8 @@ struct log_store::impl {
                     std::uint32_t appender_id, std::int64_t now_ns, bool& stall);
     bool service(detail::partition& p, std::uint32_t index, std::int64_t now_ns, bool stopping);
     void on_completion(const io_completion& c, std::int64_t now_ns, bool& advanced);
+    bool submit_range(detail::partition& p, std::uint32_t index, std::uint64_t start,
+                      std::uint64_t end);
     void publish(detail::partition& p, std::int64_t now_ns);
     void fail_partition(detail::partition& p, errc e);
     void complete(std::uint32_t appender, std::uint64_t token, std::int64_t base, errc e);
