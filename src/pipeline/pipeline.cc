@@ -1,0 +1,619 @@
+// The per-core pipeline: see include/sluice/pipeline/pipeline.h and README.md.
+
+#include "pipeline_impl.h"
+
+#include <sluice/base/assert.h>
+#include <sluice/base/clock.h>
+#include <sluice/config/config.h>
+#include <sluice/log/partitioner.h>
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <bit>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+namespace sluice::pipeline {
+
+namespace {
+
+constexpr std::size_t completions_per_poll = 64;
+constexpr std::size_t completion_rounds_max = 64;  // bound on the completion loop per poll()
+constexpr std::size_t source_text_max = 64;
+
+// Token of a topic batch: the log hands it back on completion. Encodes the route and the record
+// count so no table is needed: bit 63 set (token != 0), bits 32..62 route, bits 0..31 records.
+[[nodiscard]] constexpr std::uint64_t make_token(std::uint32_t route, std::uint32_t records) noexcept {
+    return (std::uint64_t{1} << 63) | (std::uint64_t{route} << 32) | records;
+}
+[[nodiscard]] constexpr std::uint32_t token_route(std::uint64_t t) noexcept {
+    return static_cast<std::uint32_t>((t >> 32) & 0x7fffffffu);
+}
+[[nodiscard]] constexpr std::uint32_t token_records(std::uint64_t t) noexcept {
+    return static_cast<std::uint32_t>(t & 0xffffffffu);
+}
+
+// Single-writer bump: plain load + store (no locked RMW); readers use the sequence lock.
+inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+inline void drop(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
+    const std::uint64_t v = c.load(std::memory_order_relaxed);
+    SLUICE_ASSERT(v >= n, "in_flight underflow");
+    c.store(v - n, std::memory_order_relaxed);
+}
+
+// "a.b.c.d:port" or "[v6]:port" into out; returns the length.
+std::size_t format_source(const net::ip_address& a, std::uint16_t port, char* out) noexcept {
+    char* p = out;
+    if (!a.v6) {
+        for (int i = 0; i < 4; ++i) {
+            unsigned v = a.bytes[static_cast<std::size_t>(i)];
+            if (v >= 100) *p++ = static_cast<char>('0' + v / 100);
+            if (v >= 10) *p++ = static_cast<char>('0' + (v / 10) % 10);
+            *p++ = static_cast<char>('0' + v % 10);
+            if (i != 3) *p++ = '.';
+        }
+    } else {
+        *p++ = '[';
+        char buf[INET6_ADDRSTRLEN];
+        if (inet_ntop(AF_INET6, a.bytes.data(), buf, sizeof buf) == nullptr) buf[0] = '\0';
+        const std::size_t n = std::strlen(buf);
+        std::memcpy(p, buf, n);
+        p += n;
+        *p++ = ']';
+    }
+    *p++ = ':';
+    char digits[6];
+    int nd = 0;
+    unsigned v = port;
+    do {
+        digits[nd++] = static_cast<char>('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (nd > 0) *p++ = digits[--nd];
+    return static_cast<std::size_t>(p - out);
+}
+
+// Per-source token bucket, bounded open-addressed table (4-way probe, evicts the stalest).
+struct rate_entry {
+    std::uint64_t key_hi = 0;
+    std::uint64_t key_lo = 0;
+    std::int64_t last_ns = 0;
+    double tokens = 0;
+    bool used = false;
+};
+
+}  // namespace
+
+// One batch under construction for one log partition (a topic partition or a DLQ).
+struct batch_slot {
+    log::batch_builder builder;
+    std::unique_ptr<std::byte[]> buffer;
+    std::size_t capacity = 0;
+    partition_index partition;
+    std::uint32_t route = 0;
+    bool dlq = false;
+    bool listed = false;          // in core_state::dirty
+    std::int64_t first_ns = 0;    // mono time of the first record
+    std::array<std::uint32_t, event::reject_reason_count> reasons{};  // DLQ: records by reason
+};
+
+struct core_state {
+    pipeline_set::impl* set = nullptr;
+    core_block* block = nullptr;
+    unsigned core = 0;
+    log::appender app;
+    event::event_parser parser;
+    std::vector<event::event_result> results;
+    std::vector<batch_slot> slots;            // per route: partitions slots, then the DLQ slot
+    std::vector<std::uint32_t> first_slot;    // per route
+    std::vector<std::uint32_t> round_robin;   // per route
+    std::vector<std::uint32_t> dirty;         // slot indexes with records (capacity = slots)
+    std::vector<rate_entry> rate;
+    std::uint64_t rate_mask = 0;
+    double rate_per_ns = 0;
+    double rate_burst = 0;
+    std::int64_t now_ns = 0;
+    std::uint64_t seq_local = 0;
+
+    core_state(log::appender a, const event::parser_options& po)
+        : app(std::move(a)), parser(po) {}
+
+    atomic_topic_counters& tc(std::uint32_t route) noexcept { return block->topics[route]; }
+
+    void begin() noexcept {
+        // Odd: snapshot readers retry. Release fence orders this store before the data stores
+        // below (pairs with the reader's acquire fence before its second seq load).
+        block->seq.store(++seq_local, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_release);
+    }
+    void end() noexcept {
+        // Even: publishes the data stores (pairs with the reader's acquire load of seq).
+        block->seq.store(++seq_local, std::memory_order_release);
+    }
+
+    bool allowed(const datagram& d) const noexcept {
+        const config::allow_list* al = set->opts.allow;
+        if (al == nullptr) return true;
+        if (!d.src.v6) {
+            if (al->allows_all_v4()) return true;
+            std::uint32_t be;
+            std::memcpy(&be, d.src.bytes.data(), 4);
+            return al->allowed_v4(be);
+        }
+        if (al->allows_all_v6()) return true;
+        return al->allowed_v6(d.src.bytes.data());
+    }
+
+    bool rate_ok(const datagram& d) noexcept {
+        if (rate.empty()) return true;
+        std::uint64_t hi, lo;
+        std::memcpy(&hi, d.src.bytes.data(), 8);
+        std::memcpy(&lo, d.src.bytes.data() + 8, 8);
+        lo ^= d.src.v6 ? 1 : 0;
+        std::uint64_t h = (hi * 0x9e3779b97f4a7c15ull) ^ (lo * 0xc2b2ae3d27d4eb4full);
+        h ^= h >> 29;
+        rate_entry* victim = nullptr;
+        for (std::uint64_t i = 0; i < 4; ++i) {
+            rate_entry& e = rate[(h + i) & rate_mask];
+            if (e.used && e.key_hi == hi && e.key_lo == lo) {
+                const double refill = static_cast<double>(now_ns - e.last_ns) * rate_per_ns;
+                e.tokens = std::min(rate_burst, e.tokens + (refill > 0 ? refill : 0));
+                e.last_ns = now_ns;
+                if (e.tokens >= 1.0) {
+                    e.tokens -= 1.0;
+                    return true;
+                }
+                return false;
+            }
+            if (!e.used) {
+                if (victim == nullptr || victim->used) victim = &e;
+            } else if (victim == nullptr || (victim->used && e.last_ns < victim->last_ns)) {
+                victim = &e;
+            }
+        }
+        victim->used = true;
+        victim->key_hi = hi;
+        victim->key_lo = lo;
+        victim->last_ns = now_ns;
+        victim->tokens = rate_burst - 1.0;
+        return true;
+    }
+
+    void list(std::uint32_t slot_index, batch_slot& s) noexcept {
+        if (s.builder.records() == 1) s.first_ns = now_ns;
+        if (!s.listed) {
+            s.listed = true;
+            dirty.push_back(slot_index);  // capacity reserved = slots.size(): no allocation
+        }
+    }
+
+    void flush_slot(batch_slot& s) noexcept {
+        if (s.builder.empty()) return;
+        const auto n = static_cast<std::uint32_t>(s.builder.records());
+        mutable_bytes batch = s.builder.finish();
+        atomic_topic_counters& c = tc(s.route);
+        if (s.dlq) {
+            const errc e = app.try_append(s.partition, batch, 0);
+            drop(c.in_flight, n);
+            if (e == errc::ok) {
+                for (std::size_t r = 0; r < s.reasons.size(); ++r) bump(c.rejected[r], s.reasons[r]);
+                bump(block->core.batches_appended, 1);
+            } else if (e == errc::full) {
+                bump(c.dropped[static_cast<std::size_t>(drop_reason::backpressure)], n);
+                bump(block->core.batches_full, 1);
+            } else {
+                bump(c.dropped[static_cast<std::size_t>(drop_reason::append_error)], n);
+            }
+            s.reasons = {};
+        } else {
+            const errc e = app.try_append(s.partition, batch, make_token(s.route, n));
+            if (e == errc::ok) {
+                bump(block->core.batches_appended, 1);  // in_flight until its completion
+            } else {
+                drop(c.in_flight, n);
+                const drop_reason why =
+                    e == errc::full ? drop_reason::backpressure : drop_reason::append_error;
+                if (e == errc::full) bump(block->core.batches_full, 1);
+                bump(c.dropped[static_cast<std::size_t>(why)], n);
+            }
+        }
+        s.builder.reset(mutable_bytes{s.buffer.get(), s.capacity});
+    }
+
+    // Appends one record to slot `si`, flushing first if it does not fit. False: the record is
+    // larger than an empty batch (cannot happen with the sizing in make_pipeline; counted).
+    bool append(std::uint32_t si, std::int64_t ts, std::optional<bytes_view> key, bytes_view value,
+                std::span<const log::record_header> headers) noexcept {
+        batch_slot& s = slots[si];
+        if (!s.builder.append(ts, key, value, headers)) {
+            flush_slot(s);
+            if (!s.builder.append(ts, key, value, headers)) return false;
+        }
+        list(si, s);
+        return true;
+    }
+
+    void complete(const log::append_completion& c) noexcept {
+        const std::uint32_t route = token_route(c.token);
+        const std::uint32_t n = token_records(c.token);
+        if (route >= set->routes.size()) return;  // not ours (cannot happen: only we append)
+        atomic_topic_counters& t = tc(route);
+        drop(t.in_flight, n);
+        if (c.error == errc::ok) {
+            bump(t.stored, n);
+        } else {
+            bump(t.dropped[static_cast<std::size_t>(drop_reason::storage_error)], n);
+        }
+        bump(block->core.completions, 1);
+    }
+
+    void reap() noexcept {
+        std::array<log::append_completion, completions_per_poll> done;
+        for (std::size_t round = 0; round < completion_rounds_max; ++round) {
+            const std::size_t n = app.poll_completions(done);
+            for (std::size_t i = 0; i < n; ++i) complete(done[i]);
+            if (n < done.size()) break;
+        }
+    }
+
+    void count_pre_parse_drop(std::uint32_t route, drop_reason why, std::uint64_t n) noexcept {
+        atomic_topic_counters& c = tc(route);
+        bump(c.received, n);
+        bump(c.dropped[static_cast<std::size_t>(why)], n);
+    }
+
+    void handle(const datagram& d, std::int64_t ingest_ms) noexcept {
+        const std::uint32_t route = set->route_of(d.dst_port);
+        bump(block->core.datagrams, 1);
+        bump(block->core.bytes, d.payload.size());
+        if (!allowed(d)) return count_pre_parse_drop(route, drop_reason::allow_list, 1);
+        if (!rate_ok(d)) return count_pre_parse_drop(route, drop_reason::rate_limit, 1);
+        if (route == set->routes.size()) return count_pre_parse_drop(route, drop_reason::no_route, 1);
+
+        const route_info& r = set->routes[route];
+        const std::int64_t ts_default = d.rx_wall_ms != 0 ? d.rx_wall_ms : ingest_ms;
+        const std::uint64_t copies_before = parser.stats().scratch_copies;
+        const std::size_t n = parser.parse_datagram(d.payload, d.tailroom, *r.rules, ts_default,
+                                                    std::span(results));
+        const std::size_t overflow = parser.last_overflow();
+        atomic_topic_counters& c = tc(route);
+        bump(c.received, n + overflow);
+        if (overflow != 0) bump(c.dropped[static_cast<std::size_t>(drop_reason::overflow)], overflow);
+        bump(block->core.scratch_copies, parser.stats().scratch_copies - copies_before);
+
+        char source[source_text_max];
+        const std::size_t source_len = format_source(d.src, d.src_port, source);
+        const bytes_view source_bytes{reinterpret_cast<const std::byte*>(source), source_len};
+
+        const std::uint32_t base = first_slot[route];
+        for (std::size_t i = 0; i < n; ++i) {
+            const event::event_result& e = results[i];
+            if (e.accepted()) {
+                std::uint32_t p;
+                if (e.has_key) {
+                    p = static_cast<std::uint32_t>(log::partition_for_key(e.key, r.partitions));
+                } else {
+                    p = round_robin[route]++ % static_cast<std::uint32_t>(r.partitions);
+                }
+                const log::record_header src_header{"src", source_bytes};
+                const std::span<const log::record_header> headers =
+                    set->opts.source_header ? std::span(&src_header, 1)
+                                            : std::span<const log::record_header>{};
+                const std::optional<bytes_view> key =
+                    e.has_key ? std::optional<bytes_view>(e.key) : std::nullopt;
+                if (append(base + p, e.timestamp_ms, key, e.raw, headers)) {
+                    bump(c.in_flight, 1);
+                    batch_slot& s = slots[base + p];
+                    if (s.builder.size_bytes() >= set->opts.batch_bytes) flush_slot(s);
+                } else {
+                    bump(c.dropped[static_cast<std::size_t>(drop_reason::append_error)], 1);
+                }
+            } else {
+                const std::uint32_t dlq_slot = base + static_cast<std::uint32_t>(r.partitions);
+                bytes_view raw = e.raw;
+                if (raw.size() > set->opts.dlq_value_bytes_max)
+                    raw = raw.first(set->opts.dlq_value_bytes_max);
+                const std::string_view reason = event::to_string(e.reason);
+                const log::record_header headers[2] = {
+                    {"reason", as_bytes(reason)},
+                    {"source", source_bytes},
+                };
+                if (append(dlq_slot, ts_default, std::nullopt, raw, headers)) {
+                    bump(c.in_flight, 1);
+                    batch_slot& s = slots[dlq_slot];
+                    ++s.reasons[static_cast<std::size_t>(e.reason)];
+                    if (s.builder.size_bytes() >= set->opts.batch_bytes) flush_slot(s);
+                } else {
+                    bump(c.dropped[static_cast<std::size_t>(drop_reason::append_error)], 1);
+                }
+            }
+        }
+    }
+
+    void linger(bool all) noexcept {
+        std::size_t keep = 0;
+        for (std::size_t i = 0; i < dirty.size(); ++i) {
+            batch_slot& s = slots[dirty[i]];
+            if (!s.builder.empty() && (all || now_ns - s.first_ns >= set->opts.linger_ns)) {
+                flush_slot(s);
+            }
+            if (s.builder.empty()) {
+                s.listed = false;
+            } else {
+                dirty[keep++] = dirty[i];
+            }
+        }
+        dirty.resize(keep);  // shrinking: no allocation
+    }
+};
+
+// ---------------------------------------------------------------------------------------------
+// topic_counters / snapshot
+
+std::uint64_t topic_counters::rejected_total() const noexcept {
+    std::uint64_t s = 0;
+    for (auto v : rejected) s += v;
+    return s;
+}
+std::uint64_t topic_counters::dropped_total() const noexcept {
+    std::uint64_t s = 0;
+    for (auto v : dropped) s += v;
+    return s;
+}
+bool topic_counters::balanced() const noexcept {
+    return received == stored + rejected_total() + dropped_total() + in_flight;
+}
+topic_counters& topic_counters::operator+=(const topic_counters& o) noexcept {
+    received += o.received;
+    stored += o.stored;
+    in_flight += o.in_flight;
+    for (std::size_t i = 0; i < rejected.size(); ++i) rejected[i] += o.rejected[i];
+    for (std::size_t i = 0; i < dropped.size(); ++i) dropped[i] += o.dropped[i];
+    return *this;
+}
+topic_counters counters_snapshot::total() const noexcept {
+    topic_counters t;
+    for (const auto& c : topics) t += c;
+    return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// pipeline
+
+pipeline::pipeline(std::unique_ptr<core_state> s) noexcept : _s(std::move(s)) {}
+pipeline::~pipeline() = default;
+
+std::size_t pipeline::process(std::span<const datagram> burst) noexcept {
+    core_state& s = *_s;
+    s.now_ns = mono_ns();
+    bool need_clock = false;
+    for (const datagram& d : burst) need_clock |= d.rx_wall_ms == 0;
+    const std::int64_t ingest_ms = need_clock ? wall_ms() : 0;
+    s.begin();
+    for (const datagram& d : burst) s.handle(d, ingest_ms);
+    s.end();
+    return burst.size();
+}
+
+void pipeline::poll(std::int64_t now_ns) noexcept {
+    core_state& s = *_s;
+    s.now_ns = now_ns;
+    s.begin();
+    bump(s.block->core.polls, 1);
+    s.reap();
+    s.linger(false);
+    s.end();
+}
+
+void pipeline::count_drops(std::uint16_t dst_port, drop_reason reason, std::uint64_t events) noexcept {
+    if (events == 0) return;
+    core_state& s = *_s;
+    const std::uint32_t route = dst_port == 0 ? static_cast<std::uint32_t>(s.set->routes.size())
+                                              : s.set->route_of(dst_port);
+    s.begin();
+    s.count_pre_parse_drop(route, reason, events);
+    s.end();
+}
+
+void pipeline::flush() noexcept {
+    core_state& s = *_s;
+    s.now_ns = mono_ns();
+    s.begin();
+    s.linger(true);
+    s.reap();
+    s.end();
+}
+
+std::uint64_t pipeline::in_flight() const noexcept {
+    const core_state& s = *_s;
+    std::uint64_t n = 0;
+    for (std::size_t r = 0; r <= s.set->routes.size(); ++r)
+        n += s.block->topics[r].in_flight.load(std::memory_order_relaxed);
+    return n;
+}
+
+unsigned pipeline::core() const noexcept { return _s->core; }
+
+// ---------------------------------------------------------------------------------------------
+// pipeline_set
+
+pipeline_set::pipeline_set(std::unique_ptr<impl> p) noexcept : _impl(std::move(p)) {}
+pipeline_set::~pipeline_set() = default;
+
+std::unique_ptr<pipeline_set> pipeline_set::make(log::log_store& store, pipeline_options options,
+                                                 std::string* error) {
+    auto fail = [&](std::string msg) -> std::unique_ptr<pipeline_set> {
+        if (error != nullptr) *error = std::move(msg);
+        return nullptr;
+    };
+    if (options.cores == 0) return fail("pipeline: cores must be >= 1");
+    if (options.topics.empty()) return fail("pipeline: no topics");
+    if (options.topics.size() >= 0xfffe) return fail("pipeline: too many topics");
+    if (options.events_per_datagram_max == 0) return fail("pipeline: events_per_datagram_max must be >= 1");
+    if (options.batch_bytes < 1024) return fail("pipeline: batch_bytes must be >= 1024");
+    if (options.linger_ns < 0) return fail("pipeline: linger must be >= 0");
+    auto m = std::make_unique<impl>();
+    m->store = &store;
+    m->port_table.assign(65536, 0);
+    for (std::size_t i = 0; i < options.topics.size(); ++i) {
+        topic_route& t = options.topics[i];
+        if (t.dlq_name.empty()) t.dlq_name = t.name + ".dlq";
+        if (t.port == 0) return fail("pipeline: topic " + t.name + ": port 0");
+        if (m->port_table[t.port] != 0)
+            return fail("pipeline: topic " + t.name + ": port " + std::to_string(t.port) +
+                        " already routed");
+        auto info = store.find_topic(t.name);
+        if (!info) return fail("pipeline: topic " + t.name + " does not exist in the log");
+        auto dlq = store.find_topic(t.dlq_name);
+        if (!dlq) return fail("pipeline: DLQ topic " + t.dlq_name + " does not exist in the log");
+        auto rules = event::compiled_rules::make(t.rules);
+        if (!rules) return fail("pipeline: topic " + t.name + ": invalid JSON pointer in key/require/timestamp");
+        route_info r;
+        r.spec = t;
+        r.rules.emplace(std::move(rules.value()));
+        r.partitions = info->partitions;
+        r.first = info->first;
+        r.dlq = dlq->first;
+        r.dlq_name = t.dlq_name;
+        m->port_table[t.port] = static_cast<std::uint16_t>(i + 1);
+        m->routes.push_back(std::move(r));
+        m->route_specs.push_back(t);
+    }
+    // Largest record: key and value are both inside one event (<= max_datagram_bytes each),
+    // headers a few dozen bytes; varints at most 5 bytes each.
+    const std::size_t record_max = 2 * options.max_datagram_bytes + 256;
+    m->batch_capacity_bytes = std::max(options.batch_bytes, record_max) + log::batch_header_bytes;
+    if (m->batch_capacity_bytes > store.options().max_batch_bytes) {
+        m->batch_capacity_bytes = store.options().max_batch_bytes;
+        if (m->batch_capacity_bytes < record_max + log::batch_header_bytes)
+            return fail("pipeline: log max_batch_bytes is smaller than one maximal record");
+        if (options.batch_bytes > m->batch_capacity_bytes) options.batch_bytes = m->batch_capacity_bytes;
+    }
+    for (unsigned c = 0; c < options.cores; ++c) {
+        auto b = std::make_unique<core_block>();
+        b->topics = std::make_unique<atomic_topic_counters[]>(m->routes.size() + 1);
+        m->cores.push_back(std::move(b));
+    }
+    m->opts = std::move(options);
+    return std::unique_ptr<pipeline_set>(new pipeline_set(std::move(m)));
+}
+
+std::unique_ptr<pipeline> pipeline_set::make_pipeline(unsigned core, std::string* error) {
+    auto fail = [&](std::string msg) -> std::unique_ptr<pipeline> {
+        if (error != nullptr) *error = std::move(msg);
+        return nullptr;
+    };
+    impl& m = *_impl;
+    if (core >= m.cores.size()) return fail("pipeline: core " + std::to_string(core) + " out of range");
+    if (m.cores[core]->made) return fail("pipeline: core " + std::to_string(core) + " already made");
+    auto app = m.store->make_appender();
+    if (!app) return fail("pipeline: no appender left in the log store (max_appenders)");
+    event::parser_options po;
+    po.max_datagram_bytes = m.opts.max_datagram_bytes;
+    auto s = std::make_unique<core_state>(std::move(*app), po);
+    s->set = &m;
+    s->block = m.cores[core].get();
+    s->core = core;
+    s->results.resize(m.opts.events_per_datagram_max);
+    std::size_t n_slots = 0;
+    for (const auto& r : m.routes) n_slots += static_cast<std::size_t>(r.partitions) + 1;
+    s->slots.resize(n_slots);
+    s->dirty.reserve(n_slots);
+    std::uint32_t si = 0;
+    for (std::uint32_t ri = 0; ri < m.routes.size(); ++ri) {
+        const route_info& r = m.routes[ri];
+        s->first_slot.push_back(si);
+        s->round_robin.push_back(core);  // cores start on different partitions
+        for (std::int32_t p = 0; p <= r.partitions; ++p, ++si) {
+            batch_slot& b = s->slots[si];
+            b.dlq = p == r.partitions;
+            b.route = ri;
+            b.partition = b.dlq ? r.dlq : partition_index{r.first.value() + static_cast<std::uint32_t>(p)};
+            // DLQ batches need room for one truncated raw event plus headers.
+            b.capacity = m.batch_capacity_bytes;
+            b.buffer = std::make_unique<std::byte[]>(b.capacity);
+            // Touch the buffer now so first-use page faults do not land on the hot path.
+            std::memset(b.buffer.get(), 0, b.capacity);
+            b.builder.reset(mutable_bytes{b.buffer.get(), b.capacity});
+        }
+    }
+    if (m.opts.rate_limit_per_source > 0) {
+        const std::size_t entries = std::bit_ceil(std::max<std::size_t>(m.opts.rate_table_entries, 4));
+        s->rate.resize(entries);
+        s->rate_mask = entries - 1;
+        s->rate_per_ns = static_cast<double>(m.opts.rate_limit_per_source) / 1e9;
+        const std::uint64_t burst = m.opts.rate_limit_burst != 0 ? m.opts.rate_limit_burst
+                                                                 : m.opts.rate_limit_per_source;
+        s->rate_burst = static_cast<double>(std::max<std::uint64_t>(burst, 1));
+    }
+    m.cores[core]->made = true;
+    return std::unique_ptr<pipeline>(new pipeline(std::move(s)));
+}
+
+const pipeline_options& pipeline_set::options() const noexcept { return _impl->opts; }
+std::span<const topic_route> pipeline_set::topics() const noexcept { return _impl->route_specs; }
+unsigned pipeline_set::cores() const noexcept { return static_cast<unsigned>(_impl->cores.size()); }
+
+namespace {
+
+void read_topic(const atomic_topic_counters& a, topic_counters& t) noexcept {
+    t.received = a.received.load(std::memory_order_relaxed);
+    t.stored = a.stored.load(std::memory_order_relaxed);
+    t.in_flight = a.in_flight.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < t.rejected.size(); ++i)
+        t.rejected[i] = a.rejected[i].load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < t.dropped.size(); ++i)
+        t.dropped[i] = a.dropped[i].load(std::memory_order_relaxed);
+}
+
+void read_core(const atomic_core_counters& a, core_counters& c) noexcept {
+    c.datagrams = a.datagrams.load(std::memory_order_relaxed);
+    c.bytes = a.bytes.load(std::memory_order_relaxed);
+    c.scratch_copies = a.scratch_copies.load(std::memory_order_relaxed);
+    c.batches_appended = a.batches_appended.load(std::memory_order_relaxed);
+    c.batches_full = a.batches_full.load(std::memory_order_relaxed);
+    c.completions = a.completions.load(std::memory_order_relaxed);
+    c.polls = a.polls.load(std::memory_order_relaxed);
+}
+
+}  // namespace
+
+counters_snapshot pipeline_set::counters() const {
+    const impl& m = *_impl;
+    const std::size_t nt = m.routes.size() + 1;
+    counters_snapshot snap;
+    for (const auto& r : m.routes) snap.topic_names.push_back(r.spec.name);
+    snap.topic_names.emplace_back(unrouted_topic);
+    snap.topics.assign(nt, {});
+    snap.per_core.assign(m.cores.size(), std::vector<topic_counters>(nt));
+    snap.cores.assign(m.cores.size(), {});
+    for (std::size_t c = 0; c < m.cores.size(); ++c) {
+        const core_block& b = *m.cores[c];
+        // Bounded: a core holds its write section for one burst (microseconds). After the bound
+        // (~1 s, a stalled core) the last read is used as is.
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+        for (std::uint64_t attempt = 0;; ++attempt) {
+            const std::uint64_t s1 = b.seq.load(std::memory_order_acquire);  // pairs with end()
+            if ((s1 & 1) == 0) {
+                for (std::size_t t = 0; t < nt; ++t) read_topic(b.topics[t], snap.per_core[c][t]);
+                read_core(b.core, snap.cores[c]);
+                std::atomic_thread_fence(std::memory_order_acquire);  // pairs with begin()'s fence
+                if (b.seq.load(std::memory_order_relaxed) == s1) break;
+            }
+            if (std::chrono::steady_clock::now() > deadline) {
+                for (std::size_t t = 0; t < nt; ++t) read_topic(b.topics[t], snap.per_core[c][t]);
+                read_core(b.core, snap.cores[c]);
+                break;
+            }
+            if (attempt > 64) std::this_thread::yield();
+        }
+        for (std::size_t t = 0; t < nt; ++t) snap.topics[t] += snap.per_core[c][t];
+    }
+    return snap;
+}
+
+}  // namespace sluice::pipeline
