@@ -93,6 +93,11 @@ TEST(log_crash, sigkill_during_appends_recovers_everything_durable) {
             }
             durable[p] = s->high_watermark(pi);
         }
+        s.reset();
+        if (const char* bin = std::getenv("SLUICE_BIN")) {
+            std::string cmd = std::string(bin) + " log verify " + d + " > /dev/null";
+            ASSERT_EQ(std::system(cmd.c_str()), 0) << "sluice log verify failed, round " << round;
+        }
     }
     EXPECT_GE(kills, 20);
     EXPECT_GT(durable[0] + durable[1] + durable[2] + durable[3], 1000) << "the child barely ran";
