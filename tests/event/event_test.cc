@@ -130,6 +130,7 @@ TEST(event_parse, rejects_malformed_json) {
              R"({"a":[1,,2]})",    // empty element
              R"({"deep":{"x":[1,{"y":bad}]}})",  // malformed deep inside
              "{\"a\":\"tab\there\"}",             // raw control character in a string
+             "{\"a\tb\":1}",                     // raw control character in a key
              "{\"a\":\"\xff\"}",                  // invalid UTF-8
              "{\"a\":\"\xc3\"}",                  // truncated UTF-8 sequence
              "{\"a\":\"\xed\xa0\x80\"}",          // UTF-8 encoded surrogate
