@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <numeric>
 #include <random>
@@ -122,7 +123,12 @@ bytes frame4(const bytes& payload, std::vector<std::pair<std::uint16_t, std::uin
     return f;
 }
 
-decode_result dec(const bytes& f, std::size_t tailroom = 0, decode_options o = {}) {
+// Decodes a copy kept alive in a small ring, so results of dec(temporary) stay readable.
+decode_result dec(const bytes& frame, std::size_t tailroom = 0, decode_options o = {}) {
+    static std::array<bytes, 8> keep;
+    static std::size_t next = 0;
+    bytes& f = keep[next++ % keep.size()];
+    f = frame;
     return decode_frame(bytes_view(reinterpret_cast<const std::byte*>(f.data()), f.size()),
                         tailroom, o);
 }
