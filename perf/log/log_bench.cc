@@ -38,6 +38,8 @@ struct phase_result {
     double records = 0;
     std::int64_t p50_us = 0, p99_us = 0, max_us = 0;
     std::uint64_t full = 0;
+    std::int64_t fsync_p50_us = 0, fsync_p99_us = 0;
+    std::uint64_t fsyncs = 0;
 };
 
 std::string machine_name() {
@@ -173,9 +175,13 @@ phase_result run_log(const fs::path& data, int producers, int partitions, int se
     stop.store(true);
     auto t1 = std::chrono::steady_clock::now();
     for (auto& th : threads) th.join();
+    auto ss = s->stats();
     s->stop();
 
     phase_result r;
+    r.fsync_p50_us = ss.fsync_ns_p50 / 1000;
+    r.fsync_p99_us = ss.fsync_ns_p99 / 1000;
+    r.fsyncs = ss.flushes;
     r.producers = producers;
     r.seconds = std::chrono::duration<double>(t1 - t0).count();
     std::vector<std::int64_t> all;
@@ -227,9 +233,9 @@ int main(int argc, char** argv) {
     auto lat = run_log(root / "data", 1, partitions, seconds, record_bytes, flush_ms,
                        0.5 * best.bytes / best.seconds);
     fmt::print("log at 50% load ({:.3f} GB/s offered): {:.3f} GB/s, durable latency p50 {} us "
-               "p99 {} us max {} us\n",
+               "p99 {} us max {} us; {} fdatasyncs, p50 <{} us p99 <{} us\n",
                0.5 * best.bytes / best.seconds / 1e9, lat.bytes / lat.seconds / 1e9, lat.p50_us,
-               lat.p99_us, lat.max_us);
+               lat.p99_us, lat.max_us, lat.fsyncs, lat.fsync_p50_us, lat.fsync_p99_us);
     double gbps = best.bytes / best.seconds / 1e9;
     double fio_gbps = fio_bps / 1e9;
     double ratio = fio_gbps > 0 ? gbps / fio_gbps : 0;
