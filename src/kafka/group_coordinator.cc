@@ -139,7 +139,8 @@ void group_coordinator::maybe_complete_join(group& g, std::int64_t now_ms) {
     // first member's preference order).
     std::string best;
     int best_votes = -1;
-    for (const auto& [name, meta] : g.members.front().protocols) {
+    for (const auto& proto : g.members.front().protocols) {
+        const std::string& name = proto.first;
         bool common = std::all_of(g.members.begin(), g.members.end(), [&](const member& m) {
             return std::any_of(m.protocols.begin(), m.protocols.end(), [&](const auto& p) { return p.first == name; });
         });
@@ -254,7 +255,8 @@ outcome group_coordinator::join(reader& in, const group_request& req, std::vecto
     if (!g.members.empty()) {
         if (protocol_type != g.protocol_type) return fail(error::inconsistent_group_protocol, member_id);
         bool overlap = false;
-        for (const auto& [name, md] : protocols) {
+        for (const auto& proto : protocols) {
+            const std::string& name = proto.first;
             bool common = std::all_of(g.members.begin(), g.members.end(), [&](const member& m) {
                 return m.id == member_id ||
                        std::any_of(m.protocols.begin(), m.protocols.end(), [&](const auto& p) { return p.first == name; });
