@@ -249,8 +249,11 @@ struct server::impl {
         }
         // Blocked reads may resume now that responses drained.
         if (!c.recv_armed && c.slots.size() < opts.max_in_flight_per_connection) {
+            std::uint64_t before = c.next_seq;
             process_frames(c, mono_ms());
             arm_recv(c);
+            // Buffered requests just handled may have answers ready to send.
+            if (c.next_seq != before && !c.closing) flush(c);
         }
     }
 

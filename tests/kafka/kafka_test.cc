@@ -373,7 +373,9 @@ TEST_F(KafkaBroker, MetadataV1AndV8) {
                        }), resp),
                   outcome::respond);
         reader r = body(resp, 8);
-        if (v >= 3) EXPECT_EQ(r.i32(), 0);
+        if (v >= 3) {
+            EXPECT_EQ(r.i32(), 0);
+        }
         ASSERT_EQ(r.array_len(), 1);
         EXPECT_EQ(r.i32(), 0);
         EXPECT_EQ(r.string(), "broker.test");
@@ -390,12 +392,16 @@ TEST_F(KafkaBroker, MetadataV1AndV8) {
             EXPECT_EQ(r.i16(), error::none);
             EXPECT_EQ(r.i32(), p);
             EXPECT_EQ(r.i32(), 0);                 // leader
-            if (v >= 7) EXPECT_EQ(r.i32(), 3);     // leader epoch = store option
+            if (v >= 7) {
+                EXPECT_EQ(r.i32(), 3);     // leader epoch = store option
+            }
             EXPECT_EQ(r.array_len(), 1);
             EXPECT_EQ(r.i32(), 0);
             EXPECT_EQ(r.array_len(), 1);
             EXPECT_EQ(r.i32(), 0);
-            if (v >= 5) EXPECT_EQ(r.array_len(), 0);
+            if (v >= 5) {
+                EXPECT_EQ(r.array_len(), 0);
+            }
         }
         if (v >= 8) (void)r.i32();
         EXPECT_EQ(r.i16(), error::unknown_topic_or_partition);  // auto-create disabled
