@@ -243,18 +243,30 @@ struct server::impl {
             c.send_armed = true;
             return;
         }
-        if (c.close_after_flush && c.slots.empty()) {
-            begin_close(c);
-            return;
-        }
-        // Blocked reads may resume now that responses drained.
-        if (!c.recv_armed && c.slots.size() < opts.max_in_flight_per_connection) {
+        if (c.close_after_flush && c.slots.empty()) begin_close(c);
+    }
+
+    [[nodiscard]] bool has_complete_frame(const connection& c) const noexcept {
+        if (c.rlen < 4) return false;
+        auto size = load_be<std::int32_t>(c.rbuf.data());
+        return size < 0 || c.rlen - 4 >= static_cast<std::size_t>(size);  // negative: let processing close
+    }
+
+    // Handles buffered requests (when no receive is armed over the buffer), sends ready answers
+    // and re-arms the receive once nothing complete is left buffered. Call after every event.
+    void pump(connection& c) {
+        for (int round = 0; round < 1024 && !c.closing; ++round) {
             std::uint64_t before = c.next_seq;
-            process_frames(c, mono_ms());
-            arm_recv(c);
-            // Buffered requests just handled may have answers ready to send.
-            if (c.next_seq != before && !c.closing) flush(c);
+            if (!c.recv_armed) process_frames(c, mono_ms());
+            if (c.closing) return;
+            flush(c);
+            if (c.closing) return;
+            if (c.next_seq == before || !has_complete_frame(c) ||
+                c.slots.size() >= opts.max_in_flight_per_connection) {
+                break;
+            }
         }
+        if (!has_complete_frame(c)) arm_recv(c);
     }
 
     void on_accept(int res, std::int64_t now) {
@@ -306,13 +318,8 @@ struct server::impl {
         bytes_in.fetch_add(static_cast<std::uint64_t>(res), std::memory_order_relaxed);
         c.last_active_ms = now;
         c.rlen += static_cast<std::size_t>(res);
-        process_frames(c, now);
-        if (c.closing) {
-            maybe_free(id);
-            return;
-        }
-        flush(c);
-        arm_recv(c);
+        pump(c);
+        if (c.closing) maybe_free(id);
     }
 
     void on_send(std::uint64_t id, int res, std::int64_t now) {
@@ -326,7 +333,7 @@ struct server::impl {
         }
         if (res < 0) {
             if (res == -EINTR || res == -EAGAIN) {
-                flush(c);
+                pump(c);
                 return;
             }
             begin_close(c);
@@ -336,7 +343,7 @@ struct server::impl {
         bytes_out.fetch_add(static_cast<std::uint64_t>(res), std::memory_order_relaxed);
         c.last_active_ms = now;
         c.woff += static_cast<std::size_t>(res);
-        flush(c);
+        pump(c);
         if (c.closing) maybe_free(id);
     }
 
@@ -352,7 +359,8 @@ struct server::impl {
                     break;
                 }
             }
-            flush(it->second);
+            pump(it->second);
+            if (it->second.closing) maybe_free(it->first);
         }
         done.clear();
     }

@@ -1,0 +1,149 @@
+// kafka::server over loopback: pipelined requests answered in order, oversized frames close the
+// connection, counters move.
+
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <sluice/base/clock.h>
+#include <sluice/kafka/codec.h>
+#include <sluice/kafka/protocol.h>
+#include <sluice/kafka/server.h>
+#include <sluice/log/log_store.h>
+
+namespace sluice::kafka {
+namespace {
+
+using bytes = std::vector<std::byte>;
+
+class KafkaServer : public ::testing::Test {
+protected:
+    void SetUp() override {
+        _dir = std::filesystem::temp_directory_path() / ("sluice-kafka-srv-" + std::to_string(mono_ns()));
+        log::store_options so;
+        so.data_dir = _dir.string();
+        std::string err;
+        _store = log::log_store::open(so, &err);
+        ASSERT_TRUE(_store) << err;
+        _store->start();
+        server_options o;
+        o.listen_port = 0;
+        o.max_request_bytes = 1 << 20;
+        o.max_in_flight_per_connection = 4;
+        _srv = server::create(*_store, o, &err);
+        ASSERT_TRUE(_srv) << err;
+        ASSERT_TRUE(_srv->start(&err)) << err;
+    }
+    void TearDown() override {
+        if (_srv) _srv->stop();
+        _srv.reset();
+        if (_store) _store->stop();
+        _store.reset();
+        std::filesystem::remove_all(_dir);
+    }
+    int connect_client() {
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(_srv->port());
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+        return fd;
+    }
+    static bytes frame(std::int16_t key, std::int16_t version, std::int32_t corr) {
+        bytes b;
+        writer w(b);
+        w.i32(0);
+        w.i16(key);
+        w.i16(version);
+        w.i32(corr);
+        w.string("srv-test");
+        if (key == api::metadata) w.i32(-1);
+        store_be(b.data(), static_cast<std::int32_t>(b.size() - 4));
+        return b;
+    }
+    // Reads exactly n bytes within 5 s; false on EOF/timeout.
+    static bool read_n(int fd, std::byte* p, std::size_t n) {
+        std::size_t got = 0;
+        std::int64_t until = mono_ns() + 5'000'000'000;
+        while (got < n && mono_ns() < until) {
+            pollfd pfd{fd, POLLIN, 0};
+            if (::poll(&pfd, 1, 100) <= 0) continue;
+            ssize_t r = ::recv(fd, p + got, n - got, 0);
+            if (r <= 0) return false;
+            got += static_cast<std::size_t>(r);
+        }
+        return got == n;
+    }
+    static std::int32_t read_response_corr(int fd) {
+        std::byte hdr[8];
+        if (!read_n(fd, hdr, 8)) return -1;
+        auto size = load_be<std::int32_t>(hdr);
+        bytes rest(static_cast<std::size_t>(size - 4));
+        if (!read_n(fd, rest.data(), rest.size())) return -1;
+        return load_be<std::int32_t>(hdr + 4);
+    }
+    std::filesystem::path _dir;
+    std::unique_ptr<log::log_store> _store;
+    std::unique_ptr<server> _srv;
+};
+
+TEST_F(KafkaServer, PipelinedRequestsAnswerInOrder) {
+    int fd = connect_client();
+    bytes all;
+    constexpr int n = 50;  // more than max_in_flight: reading pauses and resumes
+    for (int i = 0; i < n; ++i) {
+        bytes f = frame(i % 2 ? api::metadata : api::api_versions, i % 2 ? 1 : 2, 1000 + i);
+        all.insert(all.end(), f.begin(), f.end());
+    }
+    ASSERT_EQ(::send(fd, all.data(), all.size(), MSG_NOSIGNAL), static_cast<ssize_t>(all.size()));
+    for (int i = 0; i < n; ++i) ASSERT_EQ(read_response_corr(fd), 1000 + i);
+    ::close(fd);
+    auto st = _srv->stats();
+    EXPECT_EQ(st.broker.requests_by_api[api::api_versions], 25u);
+    EXPECT_EQ(st.broker.requests_by_api[api::metadata], 25u);
+    EXPECT_GE(st.bytes_in, all.size());
+    EXPECT_GT(st.bytes_out, 0u);
+    EXPECT_GE(st.connections_accepted, 1u);
+}
+
+TEST_F(KafkaServer, OversizedFrameClosesConnection) {
+    int fd = connect_client();
+    std::byte size[4];
+    store_be(size, std::int32_t{2 << 20});  // > max_request_bytes (1 MiB)
+    ASSERT_EQ(::send(fd, size, 4, MSG_NOSIGNAL), 4);
+    std::byte b;
+    EXPECT_FALSE(read_n(fd, &b, 1));  // EOF
+    ::close(fd);
+    // The server still serves others.
+    int fd2 = connect_client();
+    bytes f = frame(api::api_versions, 0, 77);
+    ASSERT_EQ(::send(fd2, f.data(), f.size(), MSG_NOSIGNAL), static_cast<ssize_t>(f.size()));
+    EXPECT_EQ(read_response_corr(fd2), 77);
+    ::close(fd2);
+    EXPECT_GE(_srv->stats().requests_too_large, 1u);
+}
+
+TEST(KafkaHostPort, Parse) {
+    std::string h;
+    std::uint16_t p = 0;
+    EXPECT_TRUE(parse_host_port("127.0.0.1:9092", h, p));
+    EXPECT_EQ(h, "127.0.0.1");
+    EXPECT_EQ(p, 9092);
+    EXPECT_TRUE(parse_host_port("[::1]:19092", h, p));
+    EXPECT_EQ(h, "::1");
+    EXPECT_FALSE(parse_host_port("nohost", h, p));
+    EXPECT_FALSE(parse_host_port("h:99999", h, p));
+    EXPECT_FALSE(parse_host_port(":9092", h, p));
+}
+
+}  // namespace
+}  // namespace sluice::kafka
