@@ -118,10 +118,7 @@ struct broker::impl {
 
     impl(log::log_store& s, broker_options o) : store(s), opts(std::move(o)) {}
 
-    void count_error(std::int16_t code) {
-        int i = code + 1;
-        if (i >= 0 && i < error::code_max) counters.errors_by_code[i].fetch_add(1, std::memory_order_relaxed);
-    }
+    void count_error(std::int16_t api_key, std::int16_t code) { counters.count_error(api_key, code); }
 
     outcome handle(bytes_view frame, const request_context& ctx, std::vector<std::byte>& out);
 
@@ -225,7 +222,7 @@ outcome broker::impl::api_versions(reader& in, const request_header& h, std::vec
     begin_response(out, h.correlation_id, false);  // always response header v0 (KIP-511)
     writer w(out);
     std::int16_t err = unsupported ? error::unsupported_version : error::none;
-    count_error(err);
+    count_error(api::api_versions, err);
     w.i16(err);
     w.array_len(static_cast<std::int32_t>(supported_apis.size()), flex);
     for (const auto& a : supported_apis) {
@@ -281,7 +278,7 @@ outcome broker::impl::metadata(reader& in, const request_header& h, std::vector<
         std::int16_t err = error::none;
         if (!info) err = valid_topic_name(name) ? error::unknown_topic_or_partition
                                                : error::invalid_topic_exception;
-        count_error(err);
+        count_error(api::metadata, err);
         w.i16(err);
         w.string(name);
         if (v >= 1) w.boolean(false);  // is_internal
@@ -325,7 +322,7 @@ void broker::impl::write_produce_response(const pending_produce& p, std::vector<
         w.array_len(static_cast<std::int32_t>(j - i));
         for (std::size_t k = i; k < j; ++k) {
             const auto& part = p.parts[k];
-            count_error(part.error);
+            count_error(api::produce, part.error);
             w.i32(part.partition);
             w.i16(part.error);
             w.i64(part.error == error::none ? part.base_offset : -1);
@@ -689,7 +686,7 @@ outcome broker::impl::list_offsets(reader& in, const request_header& h, std::vec
                     }
                 }
             }
-            count_error(err);
+            count_error(api::list_offsets, err);
             w.i32(partition);
             w.i16(err);
             if (v == 0) {
@@ -720,7 +717,7 @@ outcome broker::impl::find_coordinator(reader& in, const request_header& h, std:
     std::int8_t key_type = v >= 1 ? in.i8() : 0;
     if (!in.ok()) return outcome::close;
     std::int16_t err = key_type == 0 ? error::none : error::coordinator_not_available;
-    count_error(err);
+    count_error(api::find_coordinator, err);
     begin_response(out, h.correlation_id, false);
     writer w(out);
     if (v >= 1) w.i32(0);
@@ -813,7 +810,7 @@ outcome broker::impl::create_topics(reader& in, const request_header& h, std::ve
     if (v >= 2) w.i32(0);
     w.array_len(static_cast<std::int32_t>(rows.size()));
     for (auto& r : rows) {
-        count_error(r.error);
+        count_error(api::create_topics, r.error);
         w.string(r.name);
         w.i16(r.error);
         if (v >= 1) {
@@ -840,7 +837,7 @@ outcome broker::impl::delete_topics(reader& in, const request_header& h, std::ve
         std::int16_t err = e == errc::ok          ? error::none
                            : e == errc::not_found ? error::unknown_topic_or_partition
                                                   : error::kafka_storage_error;
-        count_error(err);
+        count_error(api::delete_topics, err);
         w.string(name);
         w.i16(err);
     }
@@ -928,7 +925,7 @@ outcome broker::impl::offset_commit(reader& in, const request_header& h, const r
         w.string(rows[i].topic);
         w.array_len(static_cast<std::int32_t>(j - i));
         for (std::size_t k = i; k < j; ++k) {
-            count_error(rows[k].error);
+            count_error(api::offset_commit, rows[k].error);
             w.i32(rows[k].partition);
             w.i16(rows[k].error);
         }
@@ -1121,6 +1118,11 @@ broker_stats broker::stats() const {
     auto& c = _impl->counters;
     for (int i = 0; i < api::key_count; ++i) s.requests_by_api[i] = c.requests_by_api[i].load(std::memory_order_relaxed);
     for (int i = 0; i < error::code_max; ++i) s.errors_by_code[i] = c.errors_by_code[i].load(std::memory_order_relaxed);
+    for (int k = 0; k < api::key_count; ++k) {
+        for (int i = 0; i < error::code_max; ++i) {
+            s.answers_by_api_code[k][i] = c.answers_by_api_code[k][i].load(std::memory_order_relaxed);
+        }
+    }
     s.produce_batches = c.produce_batches.load(std::memory_order_relaxed);
     s.produce_bytes = c.produce_bytes.load(std::memory_order_relaxed);
     s.produce_rejected_batches = c.produce_rejected_batches.load(std::memory_order_relaxed);

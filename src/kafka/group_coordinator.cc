@@ -27,9 +27,8 @@ std::string_view state_name(int s) {
 
 }  // namespace
 
-void group_coordinator::count_error(std::int16_t code) {
-    int i = code + 1;
-    if (i >= 0 && i < error::code_max) _counters.errors_by_code[i].fetch_add(1, std::memory_order_relaxed);
+void group_coordinator::count_error(std::int16_t api_key, std::int16_t code) {
+    _counters.count_error(api_key, code);
 }
 
 std::string group_coordinator::new_member_id(std::string_view client_id) {
@@ -55,7 +54,7 @@ void group_coordinator::complete(const waiter& w, std::vector<std::byte>&& bytes
 
 void group_coordinator::write_join(std::vector<std::byte>& out, const waiter& wt, std::int16_t err,
                                    const group* g, std::string_view member_id, bool leader_view) {
-    count_error(err);
+    count_error(api::join_group, err);
     const std::int16_t v = wt.version;
     begin_response(out, wt.correlation_id, false);
     writer w(out);
@@ -87,7 +86,7 @@ void group_coordinator::write_join(std::vector<std::byte>& out, const waiter& wt
 
 void group_coordinator::write_sync(std::vector<std::byte>& out, const waiter& wt, std::int16_t err,
                                    bytes_view assignment) {
-    count_error(err);
+    count_error(api::sync_group, err);
     begin_response(out, wt.correlation_id, false);
     writer w(out);
     if (wt.version >= 1) w.i32(0);
@@ -391,7 +390,7 @@ outcome group_coordinator::heartbeat(reader& in, const group_request& req, std::
             err = error::illegal_generation;
         }
     }
-    count_error(err);
+    count_error(api::heartbeat, err);
     begin_response(out, req.header.correlation_id, false);
     writer w(out);
     if (v >= 1) w.i32(0);
@@ -429,13 +428,13 @@ outcome group_coordinator::leave(reader& in, const group_request& req, std::vect
     writer w(out);
     if (v >= 1) w.i32(0);
     if (v <= 2) {
-        count_error(errs[0]);
+        count_error(api::leave_group, errs[0]);
         w.i16(errs[0]);
     } else {
         w.i16(error::none);
         w.array_len(static_cast<std::int32_t>(leaving.size()));
         for (std::size_t i = 0; i < leaving.size(); ++i) {
-            count_error(errs[i]);
+            count_error(api::leave_group, errs[i]);
             w.string(leaving[i].first);
             w.nullable_string(leaving[i].second ? std::optional<std::string_view>(*leaving[i].second)
                                                 : std::nullopt);

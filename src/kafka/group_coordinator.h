@@ -96,7 +96,7 @@ private:
     void write_sync(std::vector<std::byte>& out, const waiter& w, std::int16_t err, bytes_view assignment);
     void complete(const waiter& w, std::vector<std::byte>&& bytes);
     std::string new_member_id(std::string_view client_id);
-    void count_error(std::int16_t code);
+    void count_error(std::int16_t api_key, std::int16_t code);
 
     group_options _opts;
     offset_store& _offsets;

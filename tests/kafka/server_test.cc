@@ -110,6 +110,7 @@ TEST_F(KafkaServer, PipelinedRequestsAnswerInOrder) {
     auto st = _srv->stats();
     EXPECT_EQ(st.broker.requests_by_api[api::api_versions], 25u);
     EXPECT_EQ(st.broker.requests_by_api[api::metadata], 25u);
+    EXPECT_EQ(st.broker.answers_by_api_code[api::api_versions][error::none + 1], 25u);
     EXPECT_GE(st.bytes_in, all.size());
     EXPECT_GT(st.bytes_out, 0u);
     EXPECT_GE(st.connections_accepted, 1u);

@@ -66,6 +66,8 @@ struct completed_response {
 struct broker_counters {
     std::atomic<std::uint64_t> requests_by_api[api::key_count]{};
     std::atomic<std::uint64_t> errors_by_code[error::code_max]{};  // index = code + 1
+    // Answers by (api key, error code + 1); code 0 (none) counts successful answers too.
+    std::atomic<std::uint64_t> answers_by_api_code[api::key_count][error::code_max]{};
     std::atomic<std::uint64_t> produce_batches{0};
     std::atomic<std::uint64_t> produce_bytes{0};
     std::atomic<std::uint64_t> produce_rejected_batches{0};
@@ -76,11 +78,21 @@ struct broker_counters {
     std::atomic<std::uint64_t> rebalances{0};
     std::atomic<std::uint64_t> groups{0};            // gauges, refreshed by handle()/poll()
     std::atomic<std::uint64_t> pending_requests{0};
+
+    void count_error(std::int16_t api_key, std::int16_t code) noexcept {
+        int i = code + 1;
+        if (i < 0 || i >= error::code_max) return;
+        errors_by_code[i].fetch_add(1, std::memory_order_relaxed);
+        if (api_key >= 0 && api_key < api::key_count) {
+            answers_by_api_code[api_key][i].fetch_add(1, std::memory_order_relaxed);
+        }
+    }
 };
 
 struct broker_stats {
     std::uint64_t requests_by_api[api::key_count] = {};
     std::uint64_t errors_by_code[error::code_max] = {};  // index = code + 1
+    std::uint64_t answers_by_api_code[api::key_count][error::code_max] = {};  // [key][code + 1]
     std::uint64_t produce_batches = 0;
     std::uint64_t produce_bytes = 0;
     std::uint64_t produce_rejected_batches = 0;
