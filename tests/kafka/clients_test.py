@@ -197,6 +197,12 @@ def kafka_python(bootstrap):
 
 
 def main():
+    try:
+        import confluent_kafka  # noqa: F401
+        import kafka  # noqa: F401
+    except ImportError as e:
+        print(f"SKIP: {e} (needs Debian python3-kafka and python3-confluent-kafka)")
+        sys.exit(77)
     binary = sys.argv[1]
     tmp = tempfile.mkdtemp(prefix="sluice-kafka-clients-")
     server = Server(binary, tmp)
