@@ -41,7 +41,13 @@ struct fixture {
         bo.offsets_dir = so.data_dir + "/offsets";
         broker = sluice::kafka::broker::create(*store, bo, &err);
         if (!broker) __builtin_trap();
+        dir = so.data_dir;
     }
+    ~fixture() {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+    }
+    std::string dir;
 };
 
 }  // namespace
