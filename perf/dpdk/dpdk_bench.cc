@@ -1,0 +1,511 @@
+// bench-pipeline-dpdk: capacity of ONE pipeline core fed by DPDK.
+//
+// Source: net_pcap with infinite_rx=1 replaying a capture of sensor events (~100 bytes each)
+// from memory, forever (a CPU-bound synthetic NIC: each rx_burst copies the packets into fresh
+// mbufs on the pipeline's own core). Two cases, each in a child process (the EAL can be
+// initialised once per process): "one" = one event per packet, "ten" = ten NDJSON lines per
+// packet. The pipeline core runs rx_burst -> decode -> parse -> partition -> batch -> append;
+// the log writes to --dir (real files, O_DIRECT + io_uring) or, with --simulate-storage, to a
+// storage backend that completes every write at once and keeps nothing (parse, no write).
+//
+// Same-run reference, same events, one core: simdjson On Demand over every payload with every
+// value visited: iterate_many over each payload (the NDJSON path) and, for the one-per-packet
+// case, per-document iterate. ratio = pipeline events/s / reference events/s (targets: >= 0.5
+// one per packet, >= 0.7 ten per packet).
+//
+//   bench-pipeline-dpdk [--seconds 3] [--dir DIR] [--simulate-storage] [--packets 4096]
+// Last line: RESULT {json}.
+
+#include "../../tests/net/frame_builder.h"
+
+#include <sluice/base/clock.h>
+#include <sluice/log/log_store.h>
+#include <sluice/log/memory_storage.h>
+#include <sluice/log/storage.h>
+#include <sluice/net/dpdk_port.h>
+#include <sluice/pipeline/pipeline.h>
+
+#include <simdjson.h>
+
+#include <pthread.h>
+#include <sched.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#define SLUICE_STR2(x) #x
+#define SLUICE_STR(x) SLUICE_STR2(x)
+
+namespace {
+
+using namespace sluice;
+namespace fs = std::filesystem;
+
+// A storage whose data writes complete at once and are discarded (--simulate-storage).
+// Control files (topics.json, checkpoints) go to an in-memory backend.
+class discard_storage final : public log::storage {
+public:
+    errc make_dirs(const std::string& p) override { return _m.make_dirs(p); }
+    result<std::vector<std::string>> list(const std::string& d) override { return _m.list(d); }
+    bool exists(const std::string& p) override { return _m.exists(p); }
+    errc remove(const std::string& p) override { return _m.remove(p); }
+    errc remove_all(const std::string& p) override { return _m.remove_all(p); }
+    errc write_atomic(const std::string& p, bytes_view d) override { return _m.write_atomic(p, d); }
+    result<std::string> read_all(const std::string& p) override { return _m.read_all(p); }
+    result<int> open(const std::string& p, log::open_mode m) override { return _m.open(p, m); }
+    void close(int fd) override { _m.close(fd); }
+    result<std::uint64_t> size(int fd) override { return _m.size(fd); }
+    errc truncate(int fd, std::uint64_t n) override { return _m.truncate(fd, n); }
+    errc allocate(int, std::uint64_t, std::uint64_t) override { return errc::ok; }
+    errc sync(int) override { return errc::ok; }
+    result<std::size_t> read(int fd, std::uint64_t pos, mutable_bytes out) override {
+        return _m.read(fd, pos, out);
+    }
+    std::size_t alignment() const noexcept override { return 4096; }
+    errc submit_write(int, std::uint64_t, bytes_view data, std::uint64_t user, bool) override {
+        _done.push_back({user, static_cast<std::int32_t>(data.size())});
+        return errc::ok;
+    }
+    errc submit_fsync(int, std::uint64_t user) override {
+        _done.push_back({user, 0});
+        return errc::ok;
+    }
+    std::size_t reap(std::span<log::io_completion> out, std::int64_t wait_ns) override {
+        if (_done.empty() && wait_ns > 0)
+            std::this_thread::sleep_for(std::chrono::nanoseconds(std::min<std::int64_t>(wait_ns, 50'000)));
+        const std::size_t n = std::min(out.size(), _done.size());
+        std::copy_n(_done.begin(), n, out.begin());
+        _done.erase(_done.begin(), _done.begin() + static_cast<std::ptrdiff_t>(n));
+        return n;
+    }
+    std::size_t pending() const noexcept override { return _done.size(); }
+
+private:
+    log::memory_storage _m;
+    std::vector<log::io_completion> _done;  // writer thread only
+};
+
+std::string machine_name() {
+    std::string cpu = "unknown cpu";
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("model name", 0) == 0) {
+            cpu = line.substr(line.find(':') + 2);
+            break;
+        }
+    utsname u{};
+    uname(&u);
+    return std::string(u.nodename) + ": " + cpu + " x" +
+           std::to_string(std::thread::hardware_concurrency()) + " cpus, kernel " + u.release;
+}
+
+// ~100-byte sensor events with a sequence number.
+std::string sensor_event(std::uint64_t seq) {
+    char b[160];
+    const int n = std::snprintf(
+        b, sizeof b,
+        R"({"sensor_id":%u,"seq":%llu,"ts":%llu,"temp":%.2f,"hum":%.1f,"site":"plant-%02u"})",
+        static_cast<unsigned>(seq % 1000), static_cast<unsigned long long>(seq),
+        1700000000000ULL + seq, 15.0 + static_cast<double>(seq % 1000) / 100.0,
+        30.0 + static_cast<double>(seq % 500) / 10.0, static_cast<unsigned>(seq % 17));
+    return std::string(b, static_cast<std::size_t>(n));
+}
+
+std::vector<std::string> make_payloads(std::size_t packets, unsigned per_packet) {
+    std::vector<std::string> out;
+    std::uint64_t seq = 0;
+    for (std::size_t i = 0; i < packets; ++i) {
+        std::string p;
+        for (unsigned k = 0; k < per_packet; ++k) {
+            p += sensor_event(seq++);
+            if (per_packet > 1) p += '\n';
+        }
+        out.push_back(std::move(p));
+    }
+    return out;
+}
+
+// ---- reference: simdjson On Demand, every value visited ----------------------------------------
+
+namespace od = simdjson::ondemand;
+
+bool visit(od::value v);
+bool visit_object(od::object o) {
+    for (auto field : o) {
+        std::string_view k;
+        if (field.unescaped_key().get(k) != simdjson::SUCCESS) return false;
+        od::value v;
+        if (field.value().get(v) != simdjson::SUCCESS || !visit(v)) return false;
+    }
+    return true;
+}
+bool visit(od::value v) {
+    od::json_type t;
+    if (v.type().get(t) != simdjson::SUCCESS) return false;
+    switch (t) {
+        case od::json_type::object: {
+            od::object o;
+            return v.get_object().get(o) == simdjson::SUCCESS && visit_object(o);
+        }
+        case od::json_type::array: {
+            od::array a;
+            if (v.get_array().get(a) != simdjson::SUCCESS) return false;
+            for (auto e : a) {
+                od::value ev;
+                if (e.get(ev) != simdjson::SUCCESS || !visit(ev)) return false;
+            }
+            return true;
+        }
+        case od::json_type::string: {
+            std::string_view s;
+            return v.get_string().get(s) == simdjson::SUCCESS;
+        }
+        case od::json_type::number: {
+            double d;
+            return v.get_double().get(d) == simdjson::SUCCESS;
+        }
+        case od::json_type::boolean: {
+            bool b;
+            return v.get_bool().get(b) == simdjson::SUCCESS;
+        }
+        case od::json_type::null: {
+            bool n = false;
+            return v.is_null().get(n) == simdjson::SUCCESS && n;
+        }
+    }
+    return false;
+}
+
+struct reference {
+    double many_eps = 0;  // iterate_many over each payload
+    double iter_eps = 0;  // per-document iterate (one event per packet only)
+};
+
+// Runs `fn` over all payloads repeatedly for ~seconds; returns events/s (median of 5 slices).
+template <typename Fn>
+double rate(const std::vector<simdjson::padded_string>& payloads, std::size_t events_per_pass,
+            double seconds, Fn fn) {
+    std::vector<double> slices;
+    for (int s = 0; s < 5; ++s) {
+        const std::int64_t t0 = mono_ns();
+        std::uint64_t events = 0;
+        while (mono_ns() - t0 < static_cast<std::int64_t>(seconds * 1e9 / 5)) {
+            std::size_t got = 0;
+            for (const auto& p : payloads) got += fn(p);
+            if (got != events_per_pass) {
+                std::fprintf(stderr, "reference: parsed %zu of %zu events\n", got, events_per_pass);
+                std::exit(1);
+            }
+            events += got;
+        }
+        slices.push_back(static_cast<double>(events) / (static_cast<double>(mono_ns() - t0) / 1e9));
+    }
+    std::sort(slices.begin(), slices.end());
+    return slices[2];
+}
+
+reference run_reference(const std::vector<std::string>& payloads, unsigned per_packet,
+                        double seconds) {
+    std::vector<simdjson::padded_string> ps;
+    for (const auto& p : payloads) ps.emplace_back(p);
+    const std::size_t events = payloads.size() * per_packet;
+    od::parser parser;
+    reference r;
+    r.many_eps = rate(ps, events, seconds, [&](const simdjson::padded_string& p) {
+        std::size_t n = 0;
+        od::document_stream stream;
+        if (parser.iterate_many(p, std::max<std::size_t>(p.size(), 4096)).get(stream) !=
+            simdjson::SUCCESS)
+            return n;
+        for (auto doc : stream) {
+            od::object o;
+            if (doc.get_object().get(o) == simdjson::SUCCESS && visit_object(o)) ++n;
+        }
+        return n;
+    });
+    if (per_packet == 1) {
+        r.iter_eps = rate(ps, events, seconds, [&](const simdjson::padded_string& p) {
+            od::document doc;
+            if (parser.iterate(p).get(doc) != simdjson::SUCCESS) return std::size_t{0};
+            od::object o;
+            return std::size_t{doc.get_object().get(o) == simdjson::SUCCESS && visit_object(o)};
+        });
+    }
+    return r;
+}
+
+// ---- pipeline case (child process) ---------------------------------------------------------------
+
+struct case_result {
+    double events_per_s = 0, stored_per_s = 0, dropped_per_s = 0, rejected_per_s = 0;
+    double mbytes_per_s = 0;  // UDP payload bytes/s
+    double measured_s = 0;
+    std::uint64_t nic_missed = 0, backpressure = 0, tailroom_min = 0, scratch_copies = 0;
+    bool ok = false;
+};
+
+void pin_to(unsigned cpu) {
+    cpu_set_t s;
+    CPU_ZERO(&s);
+    CPU_SET(cpu, &s);
+    pthread_setaffinity_np(pthread_self(), sizeof s, &s);
+}
+
+int run_case(const std::string& pcap, std::size_t packets, const std::string& dir,
+             bool simulate, double seconds, int out_fd, const std::string& tag) {
+    std::string err;
+    net::dpdk_profile prof;
+    prof.eal_args = {"--no-huge", "-m", "2048", "--no-pci", "--file-prefix",
+                     "sluice-bench-" + std::to_string(getpid()) + "-" + tag, "--log-level",
+                     "lib.eal:warning"};
+    prof.vdevs = {"net_pcap0,rx_pcap=" + pcap + ",infinite_rx=1"};
+    prof.rx_descriptors = 1024;
+    prof.tx_descriptors = 256;
+    prof.mbufs = static_cast<std::uint32_t>(packets + 16384);
+    prof.rss = false;
+    net::dpdk_port_options po;
+    po.profile = prof;
+    po.queues = 1;
+    po.address = net::ip_address::v4(169, 254, 0, 1);
+    po.program_name = "bench-pipeline-dpdk";
+    auto port = net::dpdk_port::open(po, &err);
+    if (!port) {
+        std::fprintf(stderr, "bench-pipeline-dpdk: %s\n", err.c_str());
+        return 1;
+    }
+    log::store_options so;
+    if (simulate) {
+        so.data_dir = "/bench";
+        so.backend = std::make_shared<discard_storage>();
+    } else {
+        so.data_dir = dir;
+    }
+    so.ring_bytes = 32 << 20;
+    auto store = log::log_store::open(so, &err);
+    if (!store) {
+        std::fprintf(stderr, "bench-pipeline-dpdk: log %s: %s\n", dir.c_str(), err.c_str());
+        return 1;
+    }
+    for (auto [name, parts] : {std::pair<std::string, int>{"sensors", 8}, {"sensors.dlq", 1}}) {
+        log::topic_spec spec;
+        spec.name = name;
+        spec.partitions = parts;
+        if (store->create_topic(spec, &err) != errc::ok) {
+            std::fprintf(stderr, "bench-pipeline-dpdk: %s\n", err.c_str());
+            return 1;
+        }
+    }
+    store->start();
+    pipeline::pipeline_options opts;
+    pipeline::topic_route r;
+    r.name = "sensors";
+    r.port = 5140;
+    r.rules.key_pointer = "/sensor_id";
+    r.rules.require_pointers = {"/sensor_id"};
+    opts.topics.push_back(r);
+    opts.cores = 1;
+    auto set = pipeline::pipeline_set::make(*store, opts, &err);
+    auto p = set ? set->make_pipeline(0, &err) : nullptr;
+    if (!p) {
+        std::fprintf(stderr, "bench-pipeline-dpdk: %s\n", err.c_str());
+        return 1;
+    }
+    const unsigned ncpu = std::max(1u, std::thread::hardware_concurrency());
+    std::thread rx([&] {
+        pin_to(ncpu > 1 ? 1 : 0);
+        port->run_queue(0, *p);
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // warm-up (ring preload, caches)
+    const auto s0 = set->counters();
+    const auto q0 = port->queue_stats(0);
+    const std::int64_t t0 = mono_ns();
+    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(seconds * 1000)));
+    const auto s1 = set->counters();
+    const auto q1 = port->queue_stats(0);
+    const std::int64_t t1 = mono_ns();
+    port->request_stop();
+    rx.join();
+    const double dt = static_cast<double>(t1 - t0) / 1e9;
+    const auto a = s0.topics[0], b = s1.topics[0];
+    case_result cr;
+    cr.measured_s = dt;
+    cr.events_per_s = static_cast<double>(b.received - a.received) / dt;
+    cr.stored_per_s = static_cast<double>(b.stored - a.stored) / dt;
+    cr.dropped_per_s = static_cast<double>(b.dropped_total() - a.dropped_total()) / dt;
+    cr.rejected_per_s = static_cast<double>(b.rejected_total() - a.rejected_total()) / dt;
+    cr.mbytes_per_s = static_cast<double>(s1.cores[0].bytes - s0.cores[0].bytes) / dt / 1e6;
+    cr.backpressure =
+        b.dropped[static_cast<std::size_t>(pipeline::drop_reason::backpressure)] -
+        a.dropped[static_cast<std::size_t>(pipeline::drop_reason::backpressure)];
+    cr.nic_missed = q1.nic_missed - q0.nic_missed;
+    cr.tailroom_min = q1.tailroom_min;
+    cr.scratch_copies = s1.cores[0].scratch_copies - s0.cores[0].scratch_copies;
+    cr.ok = true;
+    p.reset();
+    set.reset();
+    store->stop();
+    port->close();
+    char line[512];
+    const int n = std::snprintf(line, sizeof line, "%.1f %.1f %.1f %.1f %.3f %.3f %llu %llu %llu %llu\n",
+                                cr.events_per_s, cr.stored_per_s, cr.dropped_per_s,
+                                cr.rejected_per_s, cr.mbytes_per_s, cr.measured_s,
+                                (unsigned long long)cr.nic_missed,
+                                (unsigned long long)cr.backpressure,
+                                (unsigned long long)cr.tailroom_min,
+                                (unsigned long long)cr.scratch_copies);
+    return write(out_fd, line, static_cast<std::size_t>(n)) == n ? 0 : 1;
+}
+
+case_result fork_case(const std::string& pcap, std::size_t packets, const std::string& dir,
+                      bool simulate, double seconds, const std::string& tag) {
+    case_result cr;
+    int fds[2];
+    if (pipe(fds) != 0) return cr;
+    std::fflush(stdout);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        ::close(fds[0]);
+        _exit(run_case(pcap, packets, dir, simulate, seconds, fds[1], tag));
+    }
+    ::close(fds[1]);
+    char buf[512] = {};
+    std::size_t got = 0;
+    for (ssize_t n; got < sizeof buf - 1 && (n = read(fds[0], buf + got, sizeof buf - 1 - got)) > 0;)
+        got += static_cast<std::size_t>(n);
+    ::close(fds[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    unsigned long long nm = 0, bp = 0, tr = 0, sc = 0;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
+        std::sscanf(buf, "%lf %lf %lf %lf %lf %lf %llu %llu %llu %llu", &cr.events_per_s,
+                    &cr.stored_per_s, &cr.dropped_per_s, &cr.rejected_per_s, &cr.mbytes_per_s,
+                    &cr.measured_s, &nm, &bp, &tr, &sc) == 10) {
+        cr.nic_missed = nm;
+        cr.backpressure = bp;
+        cr.tailroom_min = tr;
+        cr.scratch_copies = sc;
+        cr.ok = true;
+    }
+    return cr;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    double seconds = 3;
+    std::string dir;
+    bool simulate = false;
+    std::size_t packets = 4096;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+        if (a == "--seconds") seconds = std::atof(next().c_str());
+        else if (a == "--dir") dir = next();
+        else if (a == "--simulate-storage") simulate = true;
+        else if (a == "--packets") packets = static_cast<std::size_t>(std::atoll(next().c_str()));
+        else {
+            std::fprintf(stderr,
+                         "usage: bench-pipeline-dpdk [--seconds S] [--dir DIR] "
+                         "[--simulate-storage] [--packets N]\n");
+            return 2;
+        }
+    }
+    if (seconds <= 0 || packets == 0) return 2;
+    bool own_dir = false;
+    if (dir.empty()) {
+        std::string t = (fs::temp_directory_path() / "sluice-bench-dpdk-XXXXXX").string();
+        if (mkdtemp(t.data()) == nullptr) return 1;
+        dir = t;
+        own_dir = true;
+    }
+    fs::create_directories(dir);
+    std::printf("bench-pipeline-dpdk on %s\n", machine_name().c_str());
+    std::printf("simdjson runtime kernel %s, On Demand built for %s; storage %s; %zu packets per capture; %.1f s per case\n",
+                simdjson::get_active_implementation()->name().c_str(),
+                SLUICE_STR(SIMDJSON_BUILTIN_IMPLEMENTATION), simulate ? "simulated (writes discarded)" : ("files in " + dir).c_str(), packets,
+                seconds);
+
+    struct case_def {
+        const char* name;
+        unsigned per_packet;
+    };
+    const case_def cases[] = {{"one", 1}, {"ten", 10}};
+    std::map<std::string, case_result> results;
+    std::map<std::string, reference> refs;
+    std::map<std::string, double> payload_bytes;
+    for (const auto& c : cases) {
+        const auto payloads = make_payloads(packets, c.per_packet);
+        std::vector<testing::frame> frames;
+        double bytes = 0;
+        for (const auto& p : payloads) {
+            frames.push_back(testing::udp4({169, 254, 0, 2}, {169, 254, 0, 1}, 40000, 5140, p));
+            bytes += static_cast<double>(p.size());
+        }
+        payload_bytes[c.name] = bytes / static_cast<double>(packets * c.per_packet);
+        const std::string pcap = dir + "/" + c.name + ".pcap";
+        if (!testing::write_pcap(pcap, frames)) {
+            std::fprintf(stderr, "bench-pipeline-dpdk: cannot write %s\n", pcap.c_str());
+            return 1;
+        }
+        const std::string data = dir + "/data-" + c.name;
+        fs::remove_all(data);
+        case_result cr = fork_case(pcap, packets, data, simulate, seconds, c.name);
+        if (!cr.ok) {
+            std::fprintf(stderr, "bench-pipeline-dpdk: case %s failed\n", c.name);
+            return 1;
+        }
+        results[c.name] = cr;
+        refs[c.name] = run_reference(payloads, c.per_packet, std::min(seconds, 2.0));
+        if (own_dir || simulate) fs::remove_all(data);
+        fs::remove(pcap);
+        const reference& r = refs[c.name];
+        std::printf("case %-3s (%u event(s)/packet, %.0f B/event): pipeline %.0f events/s "
+                    "(stored %.0f/s, dropped %.0f/s [backpressure %llu, nic_missed %llu], "
+                    "%.1f MB/s payload, tailroom min %llu B, scratch copies %llu); reference "
+                    "iterate_many %.0f events/s%s\n",
+                    c.name, c.per_packet, payload_bytes[c.name], cr.events_per_s, cr.stored_per_s,
+                    cr.dropped_per_s, (unsigned long long)cr.backpressure,
+                    (unsigned long long)cr.nic_missed, cr.mbytes_per_s,
+                    (unsigned long long)cr.tailroom_min, (unsigned long long)cr.scratch_copies,
+                    r.many_eps,
+                    c.per_packet == 1
+                        ? (", iterate " + std::to_string(static_cast<long long>(r.iter_eps)) +
+                           " events/s").c_str()
+                        : "");
+    }
+    if (own_dir) fs::remove_all(dir);
+
+    const auto& one = results["one"];
+    const auto& ten = results["ten"];
+    const double ref_one = std::max(refs["one"].many_eps, refs["one"].iter_eps);
+    const double ratio_one = one.events_per_s / ref_one;
+    const double ratio_ten = ten.events_per_s / refs["ten"].many_eps;
+    std::printf("ratio one/packet %.3f (target >= 0.5), ten/packet %.3f (target >= 0.7)\n",
+                ratio_one, ratio_ten);
+    std::printf(
+        "RESULT {\"bench\":\"pipeline-dpdk\",\"machine\":\"%s\",\"storage\":\"%s\","
+        "\"pipeline_cores\":1,\"seconds\":%.1f,"
+        "\"one_per_packet\":{\"events_per_s\":%.0f,\"stored_per_s\":%.0f,\"dropped_per_s\":%.0f,"
+        "\"payload_mb_per_s\":%.2f,\"ref_iterate_many_events_per_s\":%.0f,"
+        "\"ref_iterate_events_per_s\":%.0f,\"ratio\":%.3f,\"target\":0.5},"
+        "\"ten_per_packet\":{\"events_per_s\":%.0f,\"stored_per_s\":%.0f,\"dropped_per_s\":%.0f,"
+        "\"payload_mb_per_s\":%.2f,\"ref_iterate_many_events_per_s\":%.0f,\"ratio\":%.3f,"
+        "\"target\":0.7}}\n",
+        machine_name().c_str(), simulate ? "simulated" : "files", seconds, one.events_per_s,
+        one.stored_per_s, one.dropped_per_s, one.mbytes_per_s, refs["one"].many_eps,
+        refs["one"].iter_eps, ratio_one, ten.events_per_s, ten.stored_per_s, ten.dropped_per_s,
+        ten.mbytes_per_s, refs["ten"].many_eps, ratio_ten);
+    return 0;
+}
