@@ -1,5 +1,7 @@
 #include <sluice/admin/http_server.h>
 
+#include <sluice/admin/dashboard_page.h>
+
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -8,17 +10,6 @@
 #include <httplib.h>
 
 namespace sluice::admin {
-
-namespace {
-constexpr const char* index_html = R"(<!doctype html>
-<html><head><meta charset="utf-8"><title>sluice</title></head>
-<body><h1>sluice</h1>
-<p>Event-ingest appliance. Endpoints:</p>
-<ul><li><a href="/metrics">/metrics</a> (Prometheus text)</li>
-<li><a href="/v1/status">/v1/status</a> (JSON)</li></ul>
-</body></html>
-)";
-}  // namespace
 
 struct http_server::impl {
     registry& reg;
@@ -68,7 +59,8 @@ bool http_server::start(const std::string& host, std::uint16_t port, std::string
         res.set_content(m.status_json ? m.status_json() : std::string("{}"), "application/json");
     });
     m.svr.Get("/", [](const httplib::Request&, httplib::Response& res) {
-        res.set_content(index_html, "text/html; charset=utf-8");
+        const std::string_view page = dashboard_page();  // status page (dashboard_page.cc)
+        res.set_content(page.data(), page.size(), "text/html; charset=utf-8");
     });
     for (const auto& r : m.routes) {
         const auto* rp = &r;

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <unordered_map>
 
 namespace sluice::admin {
@@ -122,6 +123,12 @@ struct registry::impl {
         std::uint32_t buckets = 0;  // histograms
         std::vector<std::uint32_t> series_ids;
         std::vector<std::function<void(sample_sink&)>> collectors;
+        struct hist_callback {
+            std::string label_text;  // with braces, "" when no labels
+            std::string label_open;  // without the closing brace
+            std::function<histogram_snapshot()> fn;
+        };
+        std::vector<hist_callback> hist_callbacks;
     };
 
     mutable std::mutex mu;
@@ -175,7 +182,7 @@ struct registry::impl {
             return f;
         }
         family_by_name.emplace(std::string(name), static_cast<std::uint32_t>(families.size()));
-        families.push_back(family{std::string(name), std::string(help), type, buckets, {}, {}});
+        families.push_back(family{std::string(name), std::string(help), type, buckets, {}, {}, {}});
         return families.back();
     }
 
@@ -246,6 +253,19 @@ void registry::collector(std::string_view name, std::string_view help, metric_ty
     _impl->get_family(name, help, type, 0).collectors.push_back(std::move(fn));
 }
 
+void registry::callback_histogram(std::string_view name, std::string_view help, labels l,
+                                  std::function<histogram_snapshot()> fn) {
+    SLUICE_ASSERT(fn != nullptr);
+    for (const auto& [k, v] : l) {
+        SLUICE_ASSERT(valid_label_name(k), "invalid label name");
+        SLUICE_ASSERT(k != "le", "label le is reserved");
+    }
+    std::lock_guard lock(_impl->mu);
+    // buckets = 0 marks the family as callback-only: a cell histogram of the same name asserts.
+    _impl->get_family(name, help, metric_type::histogram, 0)
+        .hist_callbacks.push_back({render_labels(l), render_labels_open(l), std::move(fn)});
+}
+
 counter_cell registry::cell(counter_id id, std::uint32_t shard) {
     std::lock_guard lock(_impl->mu);
     SLUICE_ASSERT(id.series < _impl->all_series.size() && shard < _shards);
@@ -278,6 +298,17 @@ std::int64_t registry::value(gauge_id id) const {
 }
 
 namespace {
+// Shortest decimal that reads back as `v` (so le="0.001048576", not 0.0010485760000000001).
+std::string format_bound(double v) {
+    if (!std::isfinite(v) || (v == std::trunc(v) && std::fabs(v) < 9.0e18)) return format_value(v);
+    char buf[32];
+    for (int prec = 1; prec <= 17; ++prec) {
+        std::snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (std::strtod(buf, nullptr) == v) break;
+    }
+    return buf;
+}
+
 class text_sink final : public sample_sink {
 public:
     text_sink(std::string& out, const std::string& name) : _out(out), _name(name) {}
@@ -329,6 +360,20 @@ std::string registry::exposition() const {
         for (const auto& c : f.collectors) {
             text_sink sink(out, f.name);
             c(sink);
+        }
+        for (const auto& h : f.hist_callbacks) {
+            const histogram_snapshot snap = h.fn();
+            const std::string open = h.label_open.empty() ? "{" : h.label_open + ",";
+            std::uint64_t cum = 0;
+            for (std::size_t b = 0; b <= snap.upper_bounds.size(); ++b) {
+                cum += b < snap.counts.size() ? snap.counts[b] : 0;
+                out += f.name + "_bucket" + open + "le=\"";
+                out += b == snap.upper_bounds.size() ? std::string("+Inf")
+                                                     : format_bound(snap.upper_bounds[b]);
+                out += "\"} " + std::to_string(cum) + "\n";
+            }
+            out += f.name + "_sum" + h.label_text + " " + format_value(snap.sum) + "\n";
+            out += f.name + "_count" + h.label_text + " " + std::to_string(cum) + "\n";
         }
     }
     return out;

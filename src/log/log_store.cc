@@ -872,6 +872,7 @@ void log_store::impl::on_completion(const io_completion& c, std::int64_t now_ns,
     int b = 0;
     while (b + 1 < fsync_buckets && (std::int64_t{1} << (b + 1)) <= lat) ++b;
     fsync_hist[b].fetch_add(1, std::memory_order_relaxed);
+    fsync_ns_sum.fetch_add(static_cast<std::uint64_t>(lat), std::memory_order_relaxed);
     p.seg_synced = std::max(p.seg_synced, p.fsync_target);
     const std::size_t before = p.pending.size();
     publish(p, now_ns);
@@ -1172,6 +1173,9 @@ store_stats log_store::stats() const {
     };
     s.fsync_ns_p50 = pct(0.5);
     s.fsync_ns_p99 = pct(0.99);
+    static_assert(store_stats::fsync_hist_buckets == impl::fsync_buckets);
+    for (int b = 0; b < impl::fsync_buckets; ++b) s.fsync_ns_hist[static_cast<std::size_t>(b)] = hist[b];
+    s.fsync_ns_sum = m.fsync_ns_sum.load(std::memory_order_relaxed);
     return s;
 }
 

@@ -185,6 +185,7 @@ struct log_store::impl {
     std::atomic<std::uint64_t> no_space_errors{0};
     static constexpr int fsync_buckets = 40;
     std::atomic<std::uint64_t> fsync_hist[fsync_buckets] = {};
+    std::atomic<std::uint64_t> fsync_ns_sum{0};
 
     // Writer-thread helpers (log_store.cc).
     void writer_main();

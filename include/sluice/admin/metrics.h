@@ -135,6 +135,14 @@ public:
 
 enum class metric_type : std::uint8_t { counter, gauge, histogram };
 
+// A histogram read at scrape time from a component's own buckets (see callback_histogram()).
+struct histogram_snapshot {
+    std::vector<double> upper_bounds;    // ascending, finite `le` bounds; +Inf is implied
+    std::vector<std::uint64_t> counts;   // per bucket, NOT cumulative: upper_bounds.size() + 1
+                                         // entries, the last one counts values above every bound
+    double sum = 0;                      // sum of all observed values
+};
+
 class registry {
 public:
     // `shards`: number of independent writer threads (pipelines + writer + control...). Cells are
@@ -162,6 +170,13 @@ public:
     // high watermark per partition). `type` is counter or gauge.
     void collector(std::string_view name, std::string_view help, metric_type type,
                    std::function<void(sample_sink&)> fn);
+
+    // A histogram whose buckets are read at scrape time (on the scraping thread, under the
+    // registry's lock; must not call back into the registry). Printed like cell histograms
+    // (_bucket{le=...} cumulative, _sum, _count) but with the snapshot's own bounds, so e.g. a
+    // nanosecond log2 histogram can be exported in seconds.
+    void callback_histogram(std::string_view name, std::string_view help, labels l,
+                            std::function<histogram_snapshot()> fn);
 
     // Per-shard cells (shard < shards()). Stable for the registry's lifetime.
     [[nodiscard]] counter_cell cell(counter_id id, std::uint32_t shard);

@@ -11,6 +11,7 @@
 //    then publishes the high watermark (= durable offset).
 //  - readers (any thread) read stored batches below the high watermark.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -79,6 +80,12 @@ struct store_stats {
     std::uint64_t no_space_errors = 0;
     std::int64_t fsync_ns_p50 = 0;
     std::int64_t fsync_ns_p99 = 0;
+    // fdatasync latency histogram since open: fsync_ns_hist[b] counts latencies in
+    // [2^b, 2^(b+1)) ns (bucket 0 also holds < 1 ns, the last bucket everything longer);
+    // fsync_ns_sum is the sum of all latencies. Exported as sluice_fsync_latency_seconds.
+    static constexpr int fsync_hist_buckets = 40;
+    std::array<std::uint64_t, fsync_hist_buckets> fsync_ns_hist{};
+    std::uint64_t fsync_ns_sum = 0;
 };
 
 struct topic_info {
