@@ -51,7 +51,8 @@ test-fuzz: deps
 	[ -f $(BUILD_FUZZ)/build.ninja ] || CC=clang-14 CXX=clang++-14 meson setup $(BUILD_FUZZ) \
 	    --buildtype=debugoptimized -Dfuzz=true -Dtests=false -Dbench=false -Ddpdk=disabled \
 	    -Db_lundef=false $(MESON_ARGS)
-	ninja -C $(BUILD_FUZZ) -j $(JOBS)
+	ninja -C $(BUILD_FUZZ) -j $(JOBS) $$(ninja -C $(BUILD_FUZZ) -t targets all | \
+	    sed -n 's|^\(fuzz/fuzz-[A-Za-z0-9_-]*\): .*|\1|p' | sort -u)
 	./scripts/run-fuzzers.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
 
 bench: build
