@@ -263,9 +263,12 @@ int cmd_gen(const gen_args& a) {
                 event.clear();
                 gen.event(event, seq, now_s);
                 if (a.malformed_ratio > 0 && unit(bad_rng) < a.malformed_ratio) {
-                    // Cut the object short: still names its seq, never valid JSON.
-                    event.resize(event.size() / 2);
-                    event += ",\"broken";
+                    // Cut the object short: names its seq first, never valid JSON (an
+                    // unterminated string at the end).
+                    std::string cut = fmt::format("{{\"seq\":{},", seq);
+                    cut.append(event, 1, event.size() / 2);
+                    cut += "\"broken";
+                    event = std::move(cut);
                     ++malformed;
                 }
                 if (!p.empty() && p.size() + 1 + event.size() > datagram_bytes_max) break;
