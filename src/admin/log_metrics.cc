@@ -6,6 +6,10 @@
 
 namespace sluice::admin {
 
+namespace {
+constexpr int fsync_first_exported_bucket = 9;  // [2^9, 2^10) ns: le = 1.024e-06 s
+}  // namespace
+
 double fsync_bucket_upper_seconds(int b) noexcept {
     return static_cast<double>(std::uint64_t{1} << (b + 1)) * 1e-9;
 }
@@ -18,10 +22,18 @@ void register_log_metrics(registry& reg, const log::log_store& store) {
             const log::store_stats s = st->stats();
             histogram_snapshot h;
             constexpr int n = log::store_stats::fsync_hist_buckets;
-            // The last log bucket is open-ended: it becomes the +Inf overflow bucket.
-            h.upper_bounds.reserve(n - 1);
-            for (int b = 0; b + 1 < n; ++b) h.upper_bounds.push_back(fsync_bucket_upper_seconds(b));
-            h.counts.assign(s.fsync_ns_hist.begin(), s.fsync_ns_hist.end());
+            // Buckets below ~1 us carry no information for fdatasync: fold them into the first
+            // exported one (le = 1.024e-06). The last log bucket is open-ended: it becomes +Inf.
+            h.upper_bounds.reserve(n - fsync_first_exported_bucket);
+            h.counts.reserve(n - fsync_first_exported_bucket);
+            std::uint64_t low = 0;
+            for (int b = 0; b <= fsync_first_exported_bucket; ++b) low += s.fsync_ns_hist[static_cast<std::size_t>(b)];
+            h.counts.push_back(low);
+            h.upper_bounds.push_back(fsync_bucket_upper_seconds(fsync_first_exported_bucket));
+            for (int b = fsync_first_exported_bucket + 1; b < n; ++b) {
+                h.counts.push_back(s.fsync_ns_hist[static_cast<std::size_t>(b)]);
+                if (b + 1 < n) h.upper_bounds.push_back(fsync_bucket_upper_seconds(b));
+            }
             h.sum = static_cast<double>(s.fsync_ns_sum) * 1e-9;
             return h;
         });

@@ -622,20 +622,22 @@ std::string render_stat_text(const stat_view& v, int cols, int rows, bool ansi) 
         std::string why = join_reasons(t.rejected_by_reason);
         const std::string dw = join_reasons(t.dropped_by_reason);
         if (dw != "-") why = (why == "-" ? "" : why + " | ") + dw;
-        sc.line(fmt::format("{:<24} {:>5} {:>10} {:>16} {:>12}  {}", t.name, "all", format_si(r.stored_s),
-                            format_si(hw), disk_known ? format_bytes(disk) : "?", why));
+        // Internal pseudo-topics (e.g. _unrouted) only when they saw something.
+        if (!t.name.empty() && t.name[0] == '_' && t.received == 0) continue;
+        sc.line(fmt::format("{:<24} {:>5} {:>10} {:>16.0f} {:>12}  {}", t.name, "all", format_si(r.stored_s),
+                            hw, disk_known ? format_bytes(disk) : "?", why));
         for (std::size_t p = 0; p < t.partitions.size(); ++p) {
             if (sc.left() <= group_rows + 1) {
                 sc.line(fmt::format("{:<24} ... {} more partitions", "", t.partitions.size() - p));
                 break;
             }
             const auto& sp = t.partitions[p];
-            sc.line(fmt::format("{:<24} {:>5} {:>10} {:>16} {:>12}", "", sp.partition,
+            sc.line(fmt::format("{:<24} {:>5} {:>10} {:>16.0f} {:>12}", "", sp.partition,
                                 format_si(p < r.partition_events_s.size() ? r.partition_events_s[p] : 0),
-                                format_si(sp.high_watermark), format_bytes(sp.bytes_on_disk)));
+                                sp.high_watermark, format_bytes(sp.bytes_on_disk)));
         }
         if (t.dlq_high_watermark >= 0 && sc.left() > group_rows)
-            sc.line(fmt::format("{:<24} {:>5} {:>10} {:>16}", t.name + ".dlq", "0", "", format_si(t.dlq_high_watermark)));
+            sc.line(fmt::format("{:<24} {:>5} {:>10} {:>16.0f}", t.name + ".dlq", "0", "", t.dlq_high_watermark));
     }
     if (!s.groups.empty()) {
         sc.line("");
@@ -647,7 +649,7 @@ std::string render_stat_text(const stat_view& v, int cols, int rows, bool ansi) 
             }
             const auto& g = s.groups[i];
             sc.line(fmt::format("{:<24} {:<24} {:>5} {:>16} {:>12}", g.group, g.topic, g.partition,
-                                g.committed_offset < 0 ? "-" : format_si(g.committed_offset),
+                                g.committed_offset < 0 ? "-" : fmt::format("{:.0f}", g.committed_offset),
                                 g.lag < 0 ? "?" : format_si(g.lag)));
         }
     }
