@@ -18,6 +18,11 @@
 #include <sluice/topo/topo.h>
 
 #include <sluice_config.h>
+#if SLUICE_HAVE_DPDK
+#include <sluice/net/dpdk_port.h>  // DPDK backend (owner: dpdk)
+
+#include <arpa/inet.h>
+#endif
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -27,6 +32,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <thread>
@@ -163,12 +169,14 @@ int cmd_run(const run_args& a) {
         return 2;
     }
     const config::appliance_config& cfg = *cfg_opt;
-    if (cfg.ingest.backend == config::ingest_backend::dpdk) {
-        // TODO(dpdk): start the DPDK backend here once its run entry point exists.
-        std::fprintf(stderr, "sluice run: ingest.backend = \"dpdk\" is not wired into `run` yet; "
-                             "use backend = \"socket\"\n");
+    const bool use_dpdk = cfg.ingest.backend == config::ingest_backend::dpdk;
+#if !SLUICE_HAVE_DPDK
+    if (use_dpdk) {
+        std::fprintf(stderr, "sluice run: ingest.backend = \"dpdk\", but this build has no DPDK "
+                             "(install libdpdk-dev, meson configure -Ddpdk=enabled)\n");
         return 2;
     }
+#endif
 
     // Signals: blocked in every thread (inherited), taken by sigwait on the main thread.
     sigset_t sigs;
@@ -261,11 +269,47 @@ int cmd_run(const run_args& a) {
     std::vector<std::unique_ptr<pipeline::pipeline>> pipes;
     std::vector<std::unique_ptr<net::socket_rx>> rxs;
     std::vector<bool> io_uring;
+#if SLUICE_HAVE_DPDK
+    // DPDK backend (owner: dpdk): one port, one RX/TX queue pair per pipeline core.
+    std::unique_ptr<net::dpdk_port> dpdk;
+    if (use_dpdk) {
+        auto profile = net::load_dpdk_profile(cfg.ingest.dpdk_profile, &err);
+        if (!profile) {
+            std::fprintf(stderr, "sluice run: %s\n", err.c_str());
+            return 2;
+        }
+        net::dpdk_port_options dpo;
+        dpo.profile = *profile;
+        dpo.extra_eal_args = cfg.ingest.eal_args;
+        dpo.queues = cores;
+        in_addr a4{};
+        if (inet_pton(AF_INET, cfg.ingest.address.c_str(), &a4) != 1) {
+            std::fprintf(stderr, "sluice run: ingest.address: %s is not an IPv4 address (dpdk)\n",
+                         cfg.ingest.address.c_str());
+            return 2;
+        }
+        std::memcpy(dpo.address.bytes.data(), &a4, 4);
+        dpdk = net::dpdk_port::open(dpo, &err);
+        if (!dpdk) {
+            std::fprintf(stderr, "sluice run: ingest.dpdk_profile %s: %s\n",
+                         cfg.ingest.dpdk_profile.c_str(), err.c_str());
+            return 1;
+        }
+        spdlog::info("dpdk: port {} ({}), {} queue(s), rss {}, {} mbufs", dpdk->info().name,
+                     dpdk->info().driver, dpdk->info().queues, dpdk->info().rss ? "on" : "off",
+                     dpdk->info().mbufs);
+    }
+#endif
     for (unsigned c = 0; c < cores; ++c) {
         auto p = set->make_pipeline(c, &err);
         if (!p) {
             std::fprintf(stderr, "sluice run: %s\n", err.c_str());
             return 1;
+        }
+        if (use_dpdk) {
+            io_uring.push_back(false);
+            pipes.push_back(std::move(p));
+            continue;
         }
         net::socket_rx_options ro;
         ro.address = cfg.ingest.address;
@@ -315,6 +359,12 @@ int cmd_run(const run_args& a) {
                 if (!topo::pin_current_thread(*topology, place.pipeline_cpus[c], &perr))
                     spdlog::warn("pipeline {}: cannot pin to cpu {}: {}", c, place.pipeline_cpus[c], perr);
             }
+#if SLUICE_HAVE_DPDK
+            if (dpdk) {
+                if (!dpdk->run_queue(c, *pipes[c])) undrained.fetch_add(1);
+                return;
+            }
+#endif
             if (!pipeline::run_socket_loop(*pipes[c], *rxs[c], stop)) undrained.fetch_add(1);
         });
     }
@@ -333,7 +383,13 @@ int cmd_run(const run_args& a) {
     sigwait(&sigs, &sig);
     spdlog::info("signal {}: stopping ingest, draining in-flight events", sig);
     stop.store(true, std::memory_order_release);  // pairs with run_socket_loop's acquire load
+#if SLUICE_HAVE_DPDK
+    if (dpdk) dpdk->request_stop();
+#endif
     for (auto& t : threads) t.join();
+#if SLUICE_HAVE_DPDK
+    if (dpdk) dpdk->close();
+#endif
     rxs.clear();
     const auto total = set->counters().total();
     kafka_server->stop();
