@@ -18,6 +18,7 @@ body{margin:0;font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sa
 header{display:flex;align-items:baseline;gap:18px;padding:10px 18px;background:#1d2430;color:#fff}
 header h1{font-size:18px;margin:0;letter-spacing:.5px}
 header span{color:#b8c0cc}
+header a{color:#8ab4f8;font-size:12px}
 #live{margin-left:auto;font-weight:600}
 #live.ok{color:#8fd694}#live.bad{color:#ff8a80}
 main{padding:12px 18px;max-width:1500px;margin:0 auto}
@@ -43,7 +44,8 @@ td.why{text-align:left;color:var(--mute);white-space:normal}
 </style></head>
 <body>
 <header><h1>sluice</h1><span id="version">-</span><span>uptime <b id="uptime">-</b></span>
-<span>host <b id="host">-</b></span><span id="live">connecting...</span></header>
+<span>host <b id="host">-</b></span><a href="/metrics">/metrics</a><a href="/v1/status">/v1/status</a>
+<span id="live">connecting...</span></header>
 <main>
 <section class="tiles">
  <div class="tile"><div class="k">received / s</div><div class="v" id="total-received-rate">-</div><div class="s">total <span id="total-received">-</span></div></div>
@@ -78,6 +80,7 @@ const $ = id => document.getElementById(id);
 function si(v) {
   if (v == null || !isFinite(v)) return "-";
   const a = Math.abs(v);
+  if (a < 10) return (Math.round(v * 100) / 100).toString();
   if (a < 1000) return (Math.round(v * 10) / 10).toString();
   if (a < 1e6) return (v / 1e3).toFixed(2) + "k";
   if (a < 1e9) return (v / 1e6).toFixed(2) + "M";
@@ -136,8 +139,13 @@ function quantile(q, cum) {   // cum: [[le, count]] ascending, +Inf last
 }
 
 // One sample: figures from status + metrics, keyed for rate computation.
+// Internal pseudo-topics (e.g. _unrouted) are shown only once they saw something.
+function visibleTopics(st) {
+  return (st.topics || []).filter(tp => !(tp.name && tp.name[0] === "_" && !tp.received));
+}
+
 function digest(st, prom, t) {
-  const d = {t, st, counters: {}, fsync: [], disk: {}, groups: []};
+  const d = {t, srv: st.uptime_ms, st, counters: {}, fsync: [], disk: {}, groups: []};
   const c = d.counters;
   const tot = {received: 0, stored: 0, rejected: 0, dropped: 0, in_flight: 0};
   for (const tp of st.topics || []) {
@@ -184,7 +192,10 @@ function digest(st, prom, t) {
 
 function rate(cur, prv, key) {
   if (!prv) return 0;
-  const dt = (cur.t - prv.t) / 1000;
+  // The server's uptime clock measures the interval between the two snapshots; the browser's
+  // clock (fallback) also counts request latency.
+  let dt = (cur.srv - prv.srv) / 1000;
+  if (!(dt > 0)) dt = (cur.t - prv.t) / 1000;
   const a = cur.counters[key], b = prv.counters[key];
   if (dt <= 0 || a == null || b == null || a < b) return 0;
   return (a - b) / dt;
@@ -213,7 +224,7 @@ function draw(id, series, fmt) {
   const g = cv.getContext("2d");
   g.setTransform(dpr, 0, 0, dpr, 0, 0);
   g.clearRect(0, 0, w, h);
-  const L = 64, R = 8, T = 6, B = 18, pw = w - L - R, ph = h - T - B;
+  const L = 84, R = 10, T = 6, B = 18, pw = w - L - R, ph = h - T - B;
   const now = Date.now(), t0 = now - WINDOW * PERIOD_MS;
   let max = 0;
   for (const s of series) for (const [, v] of s.data) if (v > max && isFinite(v)) max = v;
@@ -244,7 +255,9 @@ function draw(id, series, fmt) {
 
 function cell(v, cls) { return "<td" + (cls ? ' class="' + cls + '"' : "") + ">" + v + "</td>"; }
 
-function render(cur, prv) {
+let lastPair = null;
+function render(cur, prv, record = true) {
+  lastPair = [cur, prv];
   const st = cur.st, t = cur.t;
   $("version").textContent = "v" + (st.version || "?");
   const up = Math.floor((st.uptime_ms || 0) / 1000);
@@ -277,7 +290,7 @@ function render(cur, prv) {
   $("group-count").textContent = new Set(cur.groups.map(g => g.group)).size;
 
   // History.
-  if (prv) {
+  if (prv && record) {
     for (const tp of st.topics || []) {
       push("recv:" + tp.name, t, r("topic/" + tp.name + "/received"));
       push("stored:" + tp.name, t, r("topic/" + tp.name + "/stored"));
@@ -289,8 +302,8 @@ function render(cur, prv) {
   }
   const byGroup = {};
   for (const g of cur.groups) byGroup[g.group] = (byGroup[g.group] || 0) + Math.max(0, g.lag || 0);
-  if (prv) for (const g in byGroup) push("lag:" + g, t, byGroup[g]);
-  const topics = (st.topics || []).map(tp => tp.name);
+  if (prv && record) for (const g in byGroup) push("lag:" + g, t, byGroup[g]);
+  const topics = visibleTopics(st).map(tp => tp.name);
   draw("events", topics.flatMap(n => [{name: n + " received", data: hist["recv:" + n] || []}, {name: n + " stored", data: hist["stored:" + n] || []}]), si);
   draw("drops", topics.flatMap(n => [{name: n + " rejected", data: hist["rej:" + n] || []}, {name: n + " dropped", data: hist["drop:" + n] || []}]), si);
   draw("fsync", [{name: "p50", data: hist.p50 || []}, {name: "p99", data: hist.p99 || []}], secs);
@@ -313,7 +326,7 @@ function render(cur, prv) {
   }
   $("t-cores").tBodies[0].innerHTML = rows || '<tr><td class="empty" colspan="8">no pipeline cores reported</td></tr>';
   rows = "";
-  for (const tp of st.topics || []) {
+  for (const tp of visibleTopics(st)) {
     let disk = 0, known = (tp.partitions || []).length > 0, hw = 0;
     for (const p of tp.partitions || []) {
       hw += p.high_watermark || 0;
@@ -356,7 +369,7 @@ async function poll() {
 }
 poll();
 setInterval(poll, PERIOD_MS);
-window.addEventListener("resize", () => prev && render(prev, null));
+window.addEventListener("resize", () => lastPair && render(lastPair[0], lastPair[1], false));
 </script>
 </body></html>
 )sluice";

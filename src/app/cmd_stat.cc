@@ -64,7 +64,10 @@ public:
         const double t = now_s();
         auto st = _cli.Get("/v1/status");
         if (!st) {
-            *error = "GET /v1/status: " + httplib::to_string(st.error());
+            const httplib::Error e = st.error();
+            *error = "GET /v1/status: " + (e == httplib::Error::Connection
+                                               ? std::string("cannot connect (refused or timed out)")
+                                               : httplib::to_string(e));
             return std::nullopt;
         }
         if (st->status != 200) {
