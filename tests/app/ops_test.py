@@ -142,6 +142,17 @@ def mode_stat(tmp):
         check(lg["fsync_latency_p50_s"] is not None and 0 < lg["fsync_latency_p50_s"] <= lg["fsync_latency_p99_s"] < 60,
               "fdatasync p50 %s <= p99 %s (%s)" % (lg["fsync_latency_p50_s"], lg["fsync_latency_p99_s"], lg["fsync_latency_window"]))
 
+        # Every metric the shipped Prometheus rules and Grafana dashboard use is exported.
+        text = urllib.request.urlopen("http://%s/metrics" % app.admin, timeout=5).read().decode()
+        exported = set(re.findall(r"^(sluice_[a-zA-Z0-9_]+)", text, re.M))
+        tuning = os.path.dirname(os.environ["SLUICE_TUNE"])
+        used = set()
+        for f in ("grafana-dashboard.json", "sluice-rules.yml"):
+            with open(os.path.join(tuning, f)) as fh:
+                used |= set(re.findall(r"\b(sluice_[a-zA-Z0-9_]+)", fh.read()))
+        check(len(used) >= 10 and not (used - exported),
+              "tuning/ dashboard and rules use only exported metrics (missing: %s)" % sorted(used - exported))
+
         r = app.stat("--once")
         check(r.returncode == 0, "stat --once text exits 0")
         out = r.stdout
