@@ -1,0 +1,764 @@
+// bench-kafka: the Kafka API's fetch and produce bandwidth, each against a reference measured in
+// the same run.
+//
+//  - Fetch: a log pre-filled with --fetch-bytes of --record-bytes records (~64 KiB batches, 4
+//    partitions, page cache warmed) served by an in-process kafka::server on 127.0.0.1:<ephemeral>,
+//    drained by (a) this bench's own Fetch v4 client over a plain TCP socket, one partition per
+//    request and then 4 partitions per request, and (b) kcat (librdkafka). Reference: loopback
+//    iperf3 single-stream bandwidth. fetch_ratio = best fetch bytes/s / iperf3 bytes/s.
+//  - Produce: a librdkafka producer (acks=all, linger.ms=5, big batches, no compression) into an
+//    8-partition topic for --seconds, value bytes counted on successful delivery reports.
+//    Reference: the log's own append bandwidth (one thread appending ~256 KiB batches round-robin
+//    into 8 partitions through an appender, flat out, as bench-log does). Both are counted in
+//    value bytes (records x --record-bytes), so produce_ratio compares records/s.
+//
+//   bench-kafka --dir DIR [--seconds S] [--fetch-bytes B] [--record-bytes N]
+//
+// Missing iperf3 or kcat: said so, and their figures are null. Last line: RESULT {json}.
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <librdkafka/rdkafka.h>
+#include <simdjson.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <sluice/base/bytes.h>
+#include <sluice/base/clock.h>
+#include <sluice/kafka/server.h>
+#include <sluice/log/log_store.h>
+#include <sluice/log/record_batch.h>
+
+extern char** environ;
+
+using namespace sluice;
+using namespace sluice::log;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* fetch_topic = "fetch";
+constexpr int fetch_partitions = 4;
+constexpr const char* produce_topic = "produce";
+constexpr int produce_partitions = 8;
+
+[[noreturn]] void die(const std::string& what) {
+    fmt::print(stderr, "bench-kafka: {}\n", what);
+    std::exit(1);
+}
+
+std::string machine_name() {
+    std::string cpu = "unknown cpu";
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("model name", 0) == 0) {
+            cpu = line.substr(line.find(':') + 2);
+            break;
+        }
+    }
+    utsname u{};
+    uname(&u);
+    return fmt::format("{} x{} cores, kernel {}", cpu, std::thread::hardware_concurrency(), u.release);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+bool have_program(const char* name) {
+    std::string cmd = fmt::format("command -v {} > /dev/null 2>&1", name);
+    return std::system(cmd.c_str()) == 0;
+}
+
+// Same store settings as bench-log, so the log reference and the Kafka path see one log config.
+std::unique_ptr<log_store> open_store(const fs::path& data) {
+    std::error_code ec;
+    fs::remove_all(data, ec);
+    store_options o;
+    o.data_dir = data.string();
+    o.flush_interval_us = 5'000;
+    o.ring_bytes = 32 << 20;
+    o.write_buffer_bytes = 4 << 20;
+    std::string err;
+    auto s = log_store::open(o, &err);
+    if (!s) die(err);
+    return s;
+}
+
+void create_topic(log_store& s, const char* name, int partitions) {
+    topic_spec t;
+    t.name = name;
+    t.partitions = partitions;
+    std::string err;
+    if (s.create_topic(t, &err) != errc::ok) die(err);
+}
+
+// One finished batch of as many `record_bytes` records as fit in `target_bytes`.
+struct prebuilt_batch {
+    std::vector<std::byte> buf;
+    bytes_view batch;
+    int records = 0;
+};
+
+prebuilt_batch build_batch(int record_bytes, std::size_t target_bytes) {
+    prebuilt_batch p;
+    p.buf.resize(target_bytes + 1024);
+    std::string value(static_cast<std::size_t>(record_bytes), 'x');
+    batch_builder b(p.buf);
+    while (b.size_bytes() + static_cast<std::size_t>(record_bytes) + 32 < target_bytes) {
+        if (!b.append(wall_ms(), std::nullopt, as_bytes(value))) break;
+        ++p.records;
+    }
+    if (p.records == 0 && !b.append(wall_ms(), std::nullopt, as_bytes(value))) die("record too large");
+    p.records = std::max(p.records, 1);
+    p.batch = b.finish();
+    return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Log append reference (bench-log's method, one producer, flat out).
+
+struct append_result {
+    double seconds = 0;
+    double batch_bytes = 0;
+    double records = 0;
+};
+
+append_result run_log_append(const fs::path& data, int seconds, int record_bytes) {
+    auto s = open_store(data);
+    create_topic(*s, "append", produce_partitions);
+    s->start();
+    std::vector<partition_index> parts;
+    for (int p = 0; p < produce_partitions; ++p) parts.push_back(*s->find_partition("append", p));
+    auto a = s->make_appender();
+    if (!a) die("no appender");
+    auto pb = build_batch(record_bytes, 256 * 1024);
+    std::array<append_completion, 64> comps;
+    append_result r;
+    std::uint64_t token = 0, fulls = 0;
+    int i = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto until = t0 + std::chrono::seconds(seconds);
+    while (std::chrono::steady_clock::now() < until) {
+        if (a->try_append(parts[static_cast<std::size_t>(i % produce_partitions)], pb.batch, ++token) ==
+            errc::ok) {
+            ++i;
+        } else {
+            ++fulls;
+        }
+        std::size_t c = a->poll_completions(comps);
+        for (std::size_t k = 0; k < c; ++k) {
+            if (comps[k].error != errc::ok) continue;
+            r.batch_bytes += static_cast<double>(pb.batch.size());
+            r.records += pb.records;
+        }
+        if (c == 0 && fulls % 64 == 63) std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+    r.seconds = seconds_since(t0);
+    auto drain_until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (a->in_flight() > 0 && std::chrono::steady_clock::now() < drain_until) {
+        (void)a->poll_completions(comps);
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    a.reset();
+    s->stop();
+    return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fetch: fill, warm, serve.
+
+struct fill_result {
+    double batch_bytes = 0;
+    double records = 0;
+    std::vector<std::int64_t> end_offsets;  // per partition
+};
+
+fill_result fill_fetch_topic(log_store& s, std::int64_t total_bytes, int record_bytes) {
+    std::vector<partition_index> parts;
+    for (int p = 0; p < fetch_partitions; ++p) parts.push_back(*s.find_partition(fetch_topic, p));
+    auto a = s.make_appender();
+    if (!a) die("no appender");
+    auto pb = build_batch(record_bytes, 64 * 1024);
+    const std::int64_t batches = std::max<std::int64_t>(
+        fetch_partitions, total_bytes / static_cast<std::int64_t>(pb.batch.size()));
+    std::array<append_completion, 64> comps;
+    fill_result r;
+    std::int64_t sent = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (sent < batches || a->in_flight() > 0) {
+        if (std::chrono::steady_clock::now() > deadline) die("filling the fetch topic timed out");
+        bool full = false;
+        if (sent < batches) {
+            if (a->try_append(parts[static_cast<std::size_t>(sent % fetch_partitions)], pb.batch, 1) ==
+                errc::ok) {
+                ++sent;
+            } else {
+                full = true;
+            }
+        }
+        std::size_t c = a->poll_completions(comps);
+        for (std::size_t k = 0; k < c; ++k)
+            if (comps[k].error != errc::ok) die("append failed while filling the fetch topic");
+        if (c == 0 && (full || sent == batches))
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+    // Completions mean durable; the high watermark is published with them. Wait for it anyway.
+    for (auto p : parts) {
+        while (s.high_watermark(p) < s.stats(p).next_offset) {
+            if (std::chrono::steady_clock::now() > deadline) die("high watermark did not reach the end");
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        r.end_offsets.push_back(s.high_watermark(p));
+    }
+    r.batch_bytes = static_cast<double>(batches) * static_cast<double>(pb.batch.size());
+    r.records = static_cast<double>(batches) * pb.records;
+    return r;
+}
+
+// Reads every file under `dir` once so fetches are served from the page cache (the log writes
+// with O_DIRECT and reads buffered): the fetch figures measure the network path, not the disk.
+void warm_page_cache(const fs::path& dir) {
+    std::vector<char> buf(1 << 20);
+    for (const auto& e : fs::recursive_directory_iterator(dir)) {
+        if (!e.is_regular_file()) continue;
+        std::ifstream in(e.path(), std::ios::binary);
+        while (in.read(buf.data(), static_cast<std::streamsize>(buf.size())) || in.gcount() > 0) {
+        }
+    }
+}
+
+// A minimal Kafka Fetch v4 client over a blocking TCP socket: one request in flight.
+class fetch_client {
+public:
+    explicit fetch_client(std::uint16_t port) {
+        _fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (_fd < 0) die("socket");
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(_fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+            die(fmt::format("connect 127.0.0.1:{}: {}", port, std::strerror(errno)));
+        int one = 1;
+        (void)::setsockopt(_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    ~fetch_client() {
+        if (_fd >= 0) ::close(_fd);
+    }
+    fetch_client(const fetch_client&) = delete;
+    fetch_client& operator=(const fetch_client&) = delete;
+
+    struct part {
+        std::int32_t partition = 0;
+        std::int64_t offset = 0;  // next fetch offset, advanced from the response
+        std::int64_t end = 0;     // drained when offset reaches it
+        std::int64_t high_watermark = -1;
+    };
+
+    // One Fetch round trip for the given partitions; returns record bytes received.
+    std::int64_t fetch(std::span<part*> parts, std::int32_t partition_max_bytes,
+                       std::int32_t max_bytes) {
+        encode(parts, partition_max_bytes, max_bytes);
+        send_all(_req.data(), _req.size());
+        std::byte size_be[4];
+        recv_all(size_be, 4);
+        const std::int32_t size = load_be<std::int32_t>(size_be);
+        if (size < 8) die(fmt::format("bad Fetch response size {}", size));
+        if (_resp.size() < static_cast<std::size_t>(size)) _resp.resize(static_cast<std::size_t>(size));
+        recv_all(_resp.data(), static_cast<std::size_t>(size));
+        return decode(parts, std::span<const std::byte>(_resp.data(), static_cast<std::size_t>(size)));
+    }
+
+private:
+    void put16(std::int16_t v) { put<std::int16_t>(v); }
+    void put32(std::int32_t v) { put<std::int32_t>(v); }
+    void put64(std::int64_t v) { put<std::int64_t>(v); }
+    template <typename T>
+    void put(T v) {
+        std::size_t at = _req.size();
+        _req.resize(at + sizeof(T));
+        store_be<T>(_req.data() + at, v);
+    }
+    void put_string(std::string_view s) {
+        put16(static_cast<std::int16_t>(s.size()));
+        auto b = as_bytes(s);
+        _req.insert(_req.end(), b.begin(), b.end());
+    }
+
+    void encode(std::span<part*> parts, std::int32_t partition_max_bytes, std::int32_t max_bytes) {
+        _req.clear();
+        put32(0);  // frame size, patched below
+        // Request header v1.
+        put16(1);  // api_key Fetch
+        put16(4);  // api_version
+        put32(++_correlation_id);
+        put_string("bench-kafka");
+        // Fetch v4 body.
+        put32(-1);        // replica_id
+        put32(500);       // max_wait_ms
+        put32(1);         // min_bytes
+        put32(max_bytes);
+        _req.push_back(std::byte{0});  // isolation_level: read_uncommitted
+        put32(1);                      // topics
+        put_string(fetch_topic);
+        put32(static_cast<std::int32_t>(parts.size()));
+        for (auto* p : parts) {
+            put32(p->partition);
+            put64(p->offset);
+            put32(partition_max_bytes);
+        }
+        store_be<std::int32_t>(_req.data(), static_cast<std::int32_t>(_req.size() - 4));
+    }
+
+    // Bounds-checked walk of a Fetch v4 response: errors, high watermarks, record set sizes; the
+    // next offset comes from the last whole batch header in each record set.
+    std::int64_t decode(std::span<part*> parts, std::span<const std::byte> r) {
+        std::size_t at = 0;
+        auto need = [&](std::size_t n) {
+            if (at + n > r.size()) die("truncated Fetch response");
+        };
+        auto i16 = [&] { need(2); auto v = load_be<std::int16_t>(r.data() + at); at += 2; return v; };
+        auto i32 = [&] { need(4); auto v = load_be<std::int32_t>(r.data() + at); at += 4; return v; };
+        auto i64 = [&] { need(8); auto v = load_be<std::int64_t>(r.data() + at); at += 8; return v; };
+        if (i32() != _correlation_id) die("Fetch response correlation id mismatch");
+        (void)i32();  // throttle_time_ms
+        std::int64_t total = 0;
+        const std::int32_t topics = i32();
+        for (std::int32_t t = 0; t < topics; ++t) {
+            const std::int16_t name_len = i16();
+            if (name_len > 0) { need(static_cast<std::size_t>(name_len)); at += static_cast<std::size_t>(name_len); }
+            const std::int32_t nparts = i32();
+            for (std::int32_t k = 0; k < nparts; ++k) {
+                const std::int32_t partition = i32();
+                const std::int16_t error = i16();
+                const std::int64_t hwm = i64();
+                (void)i64();  // last_stable_offset
+                const std::int32_t aborted = i32();
+                if (aborted > 0) { need(16 * static_cast<std::size_t>(aborted)); at += 16 * static_cast<std::size_t>(aborted); }
+                const std::int32_t records_len = i32();
+                part* p = nullptr;
+                for (auto* q : parts)
+                    if (q->partition == partition) p = q;
+                if (!p) die(fmt::format("Fetch response names unrequested partition {}", partition));
+                if (error != 0) die(fmt::format("Fetch partition {} error code {}", partition, error));
+                p->high_watermark = hwm;
+                if (records_len <= 0) continue;
+                need(static_cast<std::size_t>(records_len));
+                const std::byte* rec = r.data() + at;
+                const std::size_t n = static_cast<std::size_t>(records_len);
+                at += n;
+                total += records_len;
+                std::size_t pos = 0;
+                std::int64_t next = -1;
+                while (pos + batch_header_bytes <= n) {
+                    const std::int64_t base = load_be<std::int64_t>(rec + pos);
+                    const std::int32_t len = load_be<std::int32_t>(rec + pos + 8);
+                    if (len < 49) die("bad batch length in Fetch response");
+                    const std::size_t whole = 12 + static_cast<std::size_t>(len);
+                    if (pos + whole > n) break;  // partial trailing batch
+                    const std::int32_t last_delta = load_be<std::int32_t>(rec + pos + 23);
+                    next = base + last_delta + 1;
+                    pos += whole;
+                }
+                if (next > p->offset) p->offset = next;
+            }
+        }
+        return total;
+    }
+
+    void send_all(const std::byte* p, std::size_t n) {
+        while (n > 0) {
+            ssize_t w = ::send(_fd, p, n, MSG_NOSIGNAL);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) die(fmt::format("send: {}", std::strerror(errno)));
+            p += w;
+            n -= static_cast<std::size_t>(w);
+        }
+    }
+    void recv_all(std::byte* p, std::size_t n) {
+        while (n > 0) {
+            ssize_t g = ::recv(_fd, p, n, MSG_WAITALL);
+            if (g < 0 && errno == EINTR) continue;
+            if (g <= 0) die(fmt::format("recv: {}", g == 0 ? "connection closed" : std::strerror(errno)));
+            p += g;
+            n -= static_cast<std::size_t>(g);
+        }
+    }
+
+    int _fd = -1;
+    std::int32_t _correlation_id = 0;
+    std::vector<std::byte> _req;
+    std::vector<std::byte> _resp;
+};
+
+struct drain_result {
+    double seconds = 0;
+    double bytes = 0;
+    std::uint64_t requests = 0;
+};
+
+// Drains every partition of the fetch topic from offset 0 to its end, `per_request` partitions
+// per Fetch (1: partitions one after another; 4: all at once).
+drain_result drain_with_client(std::uint16_t port, const std::vector<std::int64_t>& ends,
+                               int per_request, std::int32_t partition_max_bytes) {
+    fetch_client c(port);
+    std::vector<fetch_client::part> parts(ends.size());
+    for (std::size_t i = 0; i < ends.size(); ++i) {
+        parts[i].partition = static_cast<std::int32_t>(i);
+        parts[i].end = ends[i];
+    }
+    drain_result r;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<fetch_client::part*> batch;
+    std::size_t next = 0;
+    while (true) {
+        batch.clear();
+        for (std::size_t i = next; i < parts.size() && batch.size() < static_cast<std::size_t>(per_request); ++i)
+            if (parts[i].offset < parts[i].end) batch.push_back(&parts[i]);
+        if (batch.empty()) {
+            while (next < parts.size() && parts[next].offset >= parts[next].end) ++next;
+            if (next == parts.size()) break;
+            continue;
+        }
+        const std::int64_t got = c.fetch(batch, partition_max_bytes,
+                                         partition_max_bytes * static_cast<std::int32_t>(batch.size()));
+        r.bytes += static_cast<double>(got);
+        ++r.requests;
+        if (got == 0 && seconds_since(t0) > 60) die("fetch client made no progress for 60 s");
+    }
+    r.seconds = seconds_since(t0);
+    return r;
+}
+
+// kcat drains the whole topic; returns bytes/s over `stored_bytes`, or nullopt if it failed.
+std::optional<double> drain_with_kcat(std::uint16_t port, double stored_bytes, double records,
+                                      const std::string& extra) {
+    std::string cmd = fmt::format(
+        "kcat -b 127.0.0.1:{} -C -t {} -o beginning -e -q -f '\\n' {} 2>/dev/null", port, fetch_topic, extra);
+    const auto t0 = std::chrono::steady_clock::now();
+    FILE* f = ::popen(cmd.c_str(), "r");
+    if (!f) return std::nullopt;
+    std::vector<char> buf(1 << 16);
+    std::uint64_t lines = 0;
+    std::size_t n;
+    while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0)
+        lines += static_cast<std::uint64_t>(std::count(buf.data(), buf.data() + n, '\n'));
+    int rc = ::pclose(f);
+    double secs = seconds_since(t0);
+    if (rc != 0 || static_cast<double>(lines) != records) {
+        fmt::print("kcat {}: exit {}, {} records of {:.0f} — not counted\n", extra, rc, lines, records);
+        return std::nullopt;
+    }
+    double bps = stored_bytes / secs;
+    fmt::print("kcat {}: {:.0f} records in {:.2f} s: {:.3f} GB/s\n", extra.empty() ? "(defaults)" : extra,
+               records, secs, bps / 1e9);
+    return bps;
+}
+
+// ---------------------------------------------------------------------------------------------
+// iperf3 loopback reference.
+
+std::uint16_t free_tcp_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+        die("cannot find a free port");
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+std::optional<double> run_iperf3(int seconds) {
+    const std::uint16_t port = free_tcp_port();
+    const std::string p = std::to_string(port);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    const char* argv[] = {"iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", p.c_str(), nullptr};
+    pid_t server = -1;
+    int rc = posix_spawnp(&server, "iperf3", &fa, nullptr, const_cast<char* const*>(argv), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::string cmd = fmt::format("iperf3 -c 127.0.0.1 -p {} -t {} -J 2>/dev/null", port, seconds);
+    std::string out;
+    if (FILE* f = ::popen(cmd.c_str(), "r")) {
+        char buf[4096];
+        std::size_t n;
+        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+        (void)::pclose(f);
+    }
+    // The server exits after one test (-1); stop it if the client never reached it.
+    int status = 0;
+    for (int i = 0; i < 50 && ::waitpid(server, &status, WNOHANG) == 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (::waitpid(server, &status, WNOHANG) == 0) {
+        ::kill(server, SIGTERM);
+        (void)::waitpid(server, &status, 0);
+    }
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    double bits = 0;
+    if (out.empty() || parser.parse(out).get(doc) ||
+        doc["end"]["sum_received"]["bits_per_second"].get_double().get(bits) || bits <= 0)
+        return std::nullopt;
+    return bits / 8;
+}
+
+// ---------------------------------------------------------------------------------------------
+// librdkafka produce.
+
+struct produce_counters {
+    std::uint64_t delivered_msgs = 0;
+    std::uint64_t delivered_bytes = 0;
+    std::uint64_t failed_msgs = 0;
+    rd_kafka_resp_err_t last_error = RD_KAFKA_RESP_ERR_NO_ERROR;
+};
+
+void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+    auto* c = static_cast<produce_counters*>(opaque);
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ++c->delivered_msgs;
+        c->delivered_bytes += m->len;
+    } else {
+        ++c->failed_msgs;
+        c->last_error = m->err;
+    }
+}
+
+struct produce_result {
+    double seconds = 0;
+    double bytes = 0;  // value bytes delivered (acks=all) inside the window
+    double msgs = 0;
+    std::uint64_t failed = 0;
+    std::uint64_t stored_records = 0;
+};
+
+produce_result run_produce(const fs::path& data, int seconds, int record_bytes) {
+    auto s = open_store(data);
+    create_topic(*s, produce_topic, produce_partitions);
+    s->start();
+    kafka::server_options so;
+    so.listen_host = "127.0.0.1";
+    so.listen_port = 0;
+    std::string err;
+    auto srv = kafka::server::create(*s, so, &err);
+    if (!srv || !srv->start(&err)) die("kafka server: " + err);
+    const std::uint16_t port = srv->port();
+
+    produce_counters counters;
+    char errstr[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    const std::pair<const char*, std::string> settings[] = {
+        {"bootstrap.servers", fmt::format("127.0.0.1:{}", port)},
+        {"acks", "all"},
+        {"linger.ms", "5"},
+        {"batch.size", "1000000"},
+        {"batch.num.messages", "100000"},
+        {"compression.codec", "none"},
+        {"queue.buffering.max.messages", "2000000"},
+        {"queue.buffering.max.kbytes", "1048576"},
+        {"log_level", "3"},
+    };
+    for (const auto& [k, v] : settings)
+        if (rd_kafka_conf_set(conf, k, v.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
+            die(fmt::format("librdkafka {}={}: {}", k, v, errstr));
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_opaque(conf, &counters);
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!rk) die(fmt::format("rd_kafka_new: {}", errstr));
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, produce_topic, nullptr);
+    // Values are never modified, so librdkafka may reference them without copying (msgflags 0).
+    static std::vector<char> value;
+    value.assign(static_cast<std::size_t>(record_bytes), 'x');
+
+    // Warm-up: metadata and connection before the window opens.
+    if (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, 0, value.data(), value.size(), nullptr, 0, nullptr) != 0)
+        die(fmt::format("produce: {}", rd_kafka_err2str(rd_kafka_last_error())));
+    (void)rd_kafka_flush(rk, 10'000);
+    if (counters.delivered_msgs != 1)
+        die(fmt::format("warm-up message not delivered: {}", rd_kafka_err2str(counters.last_error)));
+    counters = produce_counters{};
+
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto until = t0 + std::chrono::seconds(seconds);
+    while (std::chrono::steady_clock::now() < until) {
+        for (int k = 0; k < 1000; ++k) {
+            if (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, 0, value.data(), value.size(), nullptr, 0,
+                                 nullptr) != 0) {
+                if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                    die(fmt::format("produce: {}", rd_kafka_err2str(rd_kafka_last_error())));
+                (void)rd_kafka_poll(rk, 1);
+                break;
+            }
+        }
+        (void)rd_kafka_poll(rk, 0);
+    }
+    produce_result r;
+    r.seconds = seconds_since(t0);
+    r.bytes = static_cast<double>(counters.delivered_bytes);
+    r.msgs = static_cast<double>(counters.delivered_msgs);
+    (void)rd_kafka_flush(rk, 30'000);
+    r.failed = counters.failed_msgs;
+    const std::uint64_t total_delivered = counters.delivered_msgs;
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_destroy(rk);
+    srv->stop();
+    for (int p = 0; p < produce_partitions; ++p)
+        r.stored_records += s->stats(*s->find_partition(produce_topic, p)).records_appended;
+    r.stored_records -= 1;  // the warm-up message
+    if (r.stored_records < total_delivered)
+        die(fmt::format("log holds {} records but {} were acknowledged", r.stored_records, total_delivered));
+    s->stop();
+    return r;
+}
+
+std::string json_num(std::optional<double> v, int digits = 4) {
+    return v ? fmt::format("{:.{}f}", *v, digits) : std::string("null");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"bench-kafka: Kafka fetch vs loopback iperf3, Kafka produce vs log append"};
+    std::string dir;
+    int seconds = 5, record_bytes = 100;
+    std::int64_t fetch_bytes = 1LL << 30;
+    app.add_option("--dir", dir, "scratch directory (the log goes to DIR/data)")->required();
+    app.add_option("--seconds", seconds, "duration of the produce, log append and iperf3 phases")
+        ->check(CLI::Range(1, 600));
+    app.add_option("--fetch-bytes", fetch_bytes, "bytes stored for the fetch phase")
+        ->check(CLI::Range(std::int64_t{1} << 20, std::int64_t{64} << 30));
+    app.add_option("--record-bytes", record_bytes, "value bytes per record")->check(CLI::Range(1, 16384));
+    CLI11_PARSE(app, argc, argv);
+    ::signal(SIGPIPE, SIG_IGN);
+
+    const fs::path root(dir);
+    fs::create_directories(root);
+    const fs::path data = root / "data";
+    fmt::print("bench-kafka on {}\n", machine_name());
+    fmt::print("dir {} | {} B records | fetch {:.0f} MiB over {} partitions | produce {} s into {} "
+               "partitions\n",
+               dir, record_bytes, static_cast<double>(fetch_bytes) / (1 << 20), fetch_partitions, seconds,
+               produce_partitions);
+
+    // --- Fetch ---
+    double fetch_1p = 0, fetch_4p = 0;
+    std::optional<double> kcat_bps, iperf_bps;
+    {
+        auto s = open_store(data);
+        create_topic(*s, fetch_topic, fetch_partitions);
+        s->start();
+        const auto tf = std::chrono::steady_clock::now();
+        auto fill = fill_fetch_topic(*s, fetch_bytes, record_bytes);
+        fmt::print("filled {:.0f} MiB ({:.0f} records, ~64 KiB batches) in {:.2f} s\n", fill.batch_bytes / (1 << 20),
+                   fill.records, seconds_since(tf));
+        warm_page_cache(data);
+
+        if (have_program("iperf3")) {
+            iperf_bps = run_iperf3(std::min(seconds, 3));
+            if (iperf_bps) fmt::print("iperf3 loopback single stream: {:.3f} GB/s\n", *iperf_bps / 1e9);
+            else fmt::print("iperf3 failed: iperf3_gbps null\n");
+        } else {
+            fmt::print("iperf3 not installed (scripts/install-deps.sh): iperf3_gbps null\n");
+        }
+
+        kafka::server_options so;
+        so.listen_host = "127.0.0.1";
+        so.listen_port = 0;
+        std::string err;
+        auto srv = kafka::server::create(*s, so, &err);
+        if (!srv || !srv->start(&err)) die("kafka server: " + err);
+        const std::uint16_t port = srv->port();
+        fmt::print("kafka server on 127.0.0.1:{}\n", port);
+
+        for (int per_request : {1, 4}) {
+            // 8 MiB per partition per request, at most 32 MiB per response.
+            const std::int32_t pmax = per_request == 1 ? 8 << 20 : 4 << 20;
+            auto d = drain_with_client(port, fill.end_offsets, per_request, pmax);
+            if (d.bytes + 1 < fill.batch_bytes)
+                die(fmt::format("fetch client got {:.0f} bytes of {:.0f}", d.bytes, fill.batch_bytes));
+            const double bps = d.bytes / d.seconds;
+            fmt::print("fetch client, {} partition(s) per request ({} MiB each): {:.0f} MiB in {:.2f} s, {} "
+                       "requests: {:.3f} GB/s\n",
+                       per_request, pmax >> 20, d.bytes / (1 << 20), d.seconds, d.requests, bps / 1e9);
+            (per_request == 1 ? fetch_1p : fetch_4p) = bps;
+        }
+
+        if (have_program("kcat")) {
+            for (const std::string& extra :
+                 {std::string(), std::string("-X fetch.max.bytes=33554432 -X max.partition.fetch.bytes=8388608 "
+                                             "-X receive.message.max.bytes=67108864")}) {
+                auto k = drain_with_kcat(port, fill.batch_bytes, fill.records, extra);
+                if (k && (!kcat_bps || *k > *kcat_bps)) kcat_bps = k;
+            }
+        } else {
+            fmt::print("kcat not installed: kcat_gbps null\n");
+        }
+        auto st = srv->stats();
+        fmt::print("server: {} bytes out, {} connections\n", st.bytes_out, st.connections_accepted);
+        srv->stop();
+        s->stop();
+    }
+
+    // --- Produce ---
+    auto ref = run_log_append(data, seconds, record_bytes);
+    const double log_value_bps = ref.records * record_bytes / ref.seconds;
+    fmt::print("log append, 1 thread, ~256 KiB batches, {} partitions: {:.3f} GB/s of batches, {:.2f} M "
+               "records/s = {:.3f} GB/s of values\n",
+               produce_partitions, ref.batch_bytes / ref.seconds / 1e9, ref.records / ref.seconds / 1e6,
+               log_value_bps / 1e9);
+    auto pr = run_produce(data, seconds, record_bytes);
+    const double produce_bps = pr.bytes / pr.seconds;
+    fmt::print("librdkafka produce acks=all linger.ms=5: {:.2f} M records/s = {:.3f} GB/s of values "
+               "({} failed deliveries; log holds {} records)\n",
+               pr.msgs / pr.seconds / 1e6, produce_bps / 1e9, pr.failed, pr.stored_records);
+
+    const double best_fetch = std::max(fetch_1p, fetch_4p);
+    std::optional<double> fetch_ratio;
+    if (iperf_bps) fetch_ratio = best_fetch / *iperf_bps;
+    const double produce_ratio = log_value_bps > 0 ? produce_bps / log_value_bps : 0;
+    std::optional<double> kcat_gbps, iperf_gbps;
+    if (kcat_bps) kcat_gbps = *kcat_bps / 1e9;
+    if (iperf_bps) iperf_gbps = *iperf_bps / 1e9;
+    fmt::print("fetch ratio (best fetch / iperf3): {} | produce ratio (produce / log append): {:.3f}\n",
+               json_num(fetch_ratio, 3), produce_ratio);
+    fmt::print("RESULT {{\"bench\":\"kafka\",\"fetch_gbps_1p\":{:.4f},\"fetch_gbps_4p\":{:.4f},\"kcat_gbps\":{},"
+               "\"iperf3_gbps\":{},\"fetch_ratio\":{},\"produce_gbps\":{:.4f},\"produce_records_per_s\":{:.0f},"
+               "\"log_append_gbps\":{:.4f},\"log_append_batch_gbps\":{:.4f},\"produce_ratio\":{:.3f},"
+               "\"byte_unit\":{{\"fetch\":\"record-set bytes on the wire\",\"produce\":\"value bytes\"}},"
+               "\"record_bytes\":{},\"fetch_bytes\":{:.0f},\"produce_partitions\":{},\"seconds\":{}}}\n",
+               fetch_1p / 1e9, fetch_4p / 1e9, json_num(kcat_gbps), json_num(iperf_gbps), json_num(fetch_ratio, 3),
+               produce_bps / 1e9, pr.msgs / pr.seconds, log_value_bps / 1e9, ref.batch_bytes / ref.seconds / 1e9,
+               produce_ratio, record_bytes, static_cast<double>(fetch_bytes), produce_partitions, seconds);
+    return 0;
+}
