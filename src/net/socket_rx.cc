@@ -270,6 +270,7 @@ public:
     bool init(const socket_rx_options& o, std::string* error) {
         _entries = std::bit_ceil(std::clamp<std::size_t>(o.buffers, 4, 32768));
         _payload_max = o.datagram_bytes_max;
+        _wait_batch = static_cast<unsigned>(std::clamp<std::size_t>(o.wait_batch, 1, 256));
         _ctl_len = CMSG_SPACE(sizeof(std::uint32_t)) * 2;
         _name_len = sizeof(sockaddr_storage);
         // Kernel-visible part: header + name + control + payload; then our padding.
@@ -364,7 +365,8 @@ public:
             if (wait_ns > 0) {
                 __kernel_timespec ts{wait_ns / 1'000'000'000, wait_ns % 1'000'000'000};
                 ++_stats.wakeups;
-                (void)io_uring_submit_and_wait_timeout(&_ring, &cqe, 1, &ts, nullptr);
+                const unsigned wait_nr = std::min<unsigned>(_wait_batch, static_cast<unsigned>(out.size()));
+                (void)io_uring_submit_and_wait_timeout(&_ring, &cqe, wait_nr, &ts, nullptr);
             } else {
                 (void)io_uring_submit(&_ring);
             }
@@ -468,6 +470,7 @@ private:
     }
 
     io_uring _ring{};
+    unsigned _wait_batch = 1;
     bool _ring_ok = false;
     bool _br_registered = false;
     io_uring_buf_ring* _br = nullptr;

@@ -196,7 +196,16 @@ struct core_state {
         const auto n = static_cast<std::uint32_t>(s.builder.records());
         mutable_bytes batch = s.builder.finish();
         atomic_topic_counters& c = tc(s.route);
-        if (s.dlq) {
+        if (set->opts.simulate_storage) [[unlikely]] {
+            drop(c.in_flight, n);
+            if (s.dlq) {
+                for (std::size_t r = 0; r < s.reasons.size(); ++r) bump(c.rejected[r], s.reasons[r]);
+                s.reasons = {};
+            } else {
+                bump(c.stored, n);
+            }
+            bump(block->core.batches_appended, 1);
+        } else if (s.dlq) {
             const errc e = app.try_append(s.partition, batch, 0);
             drop(c.in_flight, n);
             if (e == errc::ok) {

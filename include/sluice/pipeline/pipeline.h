@@ -126,6 +126,9 @@ struct pipeline_options {
     std::size_t dlq_value_bytes_max = 65536;    // DLQ record values are truncated to this
     bool source_header = true;                  // add header "src" = "address:port" to records
     std::size_t events_per_datagram_max = 256;  // parser output per datagram; beyond: overflow
+    // Benchmarks only (bench-pipeline --simulate-storage): batches are built and checksummed,
+    // then counted as stored (DLQ: rejected) without being handed to the log. Never in `run`.
+    bool simulate_storage = false;
 };
 
 // Counters of one topic (one core, or summed). in_flight is never negative in a snapshot.

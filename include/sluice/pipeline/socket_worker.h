@@ -13,7 +13,7 @@ namespace sluice::pipeline {
 
 struct socket_loop_options {
     std::size_t burst = 32;                      // datagrams per receive
-    std::int64_t idle_wait_ns = 200'000;         // kernel wait when idle (bounds poll latency)
+    std::int64_t idle_wait_ns = 500'000;         // kernel wait when idle (bounds poll latency)
     std::int64_t drain_timeout_ns = 10'000'000'000;  // after stop: wait this long for in_flight 0
 };
 
