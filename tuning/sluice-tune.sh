@@ -188,6 +188,13 @@ if ! skipped hugepages; then
             act "mount hugetlbfs on $mnt (pagesize ${HUGEPAGE_SIZE}k)" \
                 sh -c "mkdir -p $mnt && mount -t hugetlbfs -o pagesize=${HUGEPAGE_SIZE}k nodev $mnt"
         fi
+        persist="$ETC/sysctl.d/98-sluice-hugepages.conf"
+        if [[ $HUGEPAGE_SIZE == 2048 ]]; then
+            if grep -qsx "vm.nr_hugepages = $HUGEPAGES" "$persist"; then ok "$persist: vm.nr_hugepages = $HUGEPAGES"
+            else act "persist the reservation in $persist" sh -c "mkdir -p '$(dirname "$persist")' && echo 'vm.nr_hugepages = $HUGEPAGES' > '$persist'"; fi
+        else
+            skip "1 GiB pages are reserved at boot: add 'hugepagesz=1G hugepages=N' to the kernel command line"
+        fi
         if ! grep -qs "hugetlbfs" "$ETC/fstab"; then
             act "persist the mount in $ETC/fstab" \
                 sh -c "printf 'nodev %s hugetlbfs pagesize=%sk 0 0\n' $mnt $HUGEPAGE_SIZE >> '$ETC/fstab'"
@@ -385,7 +392,6 @@ if ! skipped sysctl; then
             f="$PROC/sys/${key//.//}"
             if [[ ! -e $f ]]; then skip "$key: not on this kernel"; continue; fi
             cur=$(tr -s '\t ' ' ' <"$f")
-            if [[ $key == vm.nr_hugepages ]]; then ok "$key: runtime value handled by [hugepages]"; continue; fi
             # Limits and sizes are minimums: a host already set higher keeps its value.
             if [[ " $RAISE_ONLY " == *" $key "* && $cur =~ ^[0-9]+$ && $val =~ ^[0-9]+$ ]] && ((cur >= val)); then
                 ok "$key = $cur (>= $val)"; continue

@@ -321,7 +321,7 @@ def mode_tuning(tmp):
     watched = ["/sys/kernel/mm/transparent_hugepage/enabled", "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages",
                "/proc/sys/net/core/rmem_max", "/proc/sys/net/core/netdev_max_backlog", "/proc/sys/vm/swappiness",
                "/proc/sys/vm/dirty_ratio", "/proc/mounts", "/etc/fstab"]
-    watched += ["/etc/sysctl.d/99-sluice.conf", "/etc/systemd/system/sluice.service",
+    watched += ["/etc/sysctl.d/99-sluice.conf", "/etc/sysctl.d/98-sluice-hugepages.conf", "/etc/systemd/system/sluice.service",
                 "/etc/security/limits.d/99-sluice.conf"]
 
     def snapshot():
@@ -376,7 +376,7 @@ def mode_tuning(tmp):
                  "transparent_hugepage/enabled: [always] -> [madvise]", "move 1 IRQs off pipeline CPUs 2-3 to 0,1",
                  "default_smp_affinity: f -> 3", "nvme0n1 scheduler mq-deadline -> none", "nvme0n1 nr_requests 64 -> 1023",
                  "net.core.rmem_max: 212992 -> 67108864", "vm.swappiness: 60 -> 1", "fs.file-max = 9999999 (>= 2097152)",
-                 "install", "sluice.service", "memlock unlimited", "create system user sluice"):
+                 "install", "sluice.service", "98-sluice-hugepages.conf", "memlock unlimited", "create system user sluice"):
         check(want in out, "dry run reports: " + want)
     check(tree_digest(root) == digest, "dry run left the fake tree byte for byte unchanged")
     r = subprocess.run(args + ["--check"], capture_output=True, text=True, timeout=60)
