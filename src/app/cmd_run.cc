@@ -354,6 +354,8 @@ int cmd_run(const run_args& a) {
     std::atomic<unsigned> undrained{0};
     for (unsigned c = 0; c < cores; ++c) {
         threads.emplace_back([&, c] {
+            const std::string name = fmt::format("sluice-pipe-{}", c);
+            pthread_setname_np(pthread_self(), name.c_str());
             if (topology && c < place.pipeline_cpus.size()) {
                 std::string perr;
                 if (!topo::pin_current_thread(*topology, place.pipeline_cpus[c], &perr))
