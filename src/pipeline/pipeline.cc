@@ -118,19 +118,43 @@ struct core_state {
     double rate_burst = 0;
     std::int64_t now_ns = 0;
     std::uint64_t seq_local = 0;
+    // The core counts into these private copies and publishes them to `block` in a short
+    // sequence-lock section at the end of each call, so snapshot readers are never starved by a
+    // busy core (a write section as long as a whole burst left them almost no even window).
+    std::unique_ptr<atomic_topic_counters[]> shadow_topics;
+    std::size_t shadow_n = 0;
+    atomic_core_counters shadow_core;
 
     core_state(log::appender a, const event::parser_options& po)
         : app(std::move(a)), parser(po) {}
 
-    atomic_topic_counters& tc(std::uint32_t route) noexcept { return block->topics[route]; }
+    atomic_topic_counters& tc(std::uint32_t route) noexcept { return shadow_topics[route]; }
 
-    void begin() noexcept {
+    void begin() noexcept {}
+    void end() noexcept {
         // Odd: snapshot readers retry. Release fence orders this store before the data stores
         // below (pairs with the reader's acquire fence before its second seq load).
         block->seq.store(++seq_local, std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_release);
-    }
-    void end() noexcept {
+        auto copy = [](const std::atomic<std::uint64_t>& from, std::atomic<std::uint64_t>& to) {
+            to.store(from.load(std::memory_order_relaxed), std::memory_order_relaxed);
+        };
+        for (std::size_t t = 0; t < shadow_n; ++t) {
+            const auto& a = shadow_topics[t];
+            auto& b = block->topics[t];
+            copy(a.received, b.received);
+            copy(a.stored, b.stored);
+            copy(a.in_flight, b.in_flight);
+            for (std::size_t i = 0; i < a.rejected.size(); ++i) copy(a.rejected[i], b.rejected[i]);
+            for (std::size_t i = 0; i < a.dropped.size(); ++i) copy(a.dropped[i], b.dropped[i]);
+        }
+        copy(shadow_core.datagrams, block->core.datagrams);
+        copy(shadow_core.bytes, block->core.bytes);
+        copy(shadow_core.scratch_copies, block->core.scratch_copies);
+        copy(shadow_core.batches_appended, block->core.batches_appended);
+        copy(shadow_core.batches_full, block->core.batches_full);
+        copy(shadow_core.completions, block->core.completions);
+        copy(shadow_core.polls, block->core.polls);
         // Even: publishes the data stores (pairs with the reader's acquire load of seq).
         block->seq.store(++seq_local, std::memory_order_release);
     }
@@ -204,16 +228,16 @@ struct core_state {
             } else {
                 bump(c.stored, n);
             }
-            bump(block->core.batches_appended, 1);
+            bump(shadow_core.batches_appended, 1);
         } else if (s.dlq) {
             const errc e = app.try_append(s.partition, batch, 0);
             drop(c.in_flight, n);
             if (e == errc::ok) {
                 for (std::size_t r = 0; r < s.reasons.size(); ++r) bump(c.rejected[r], s.reasons[r]);
-                bump(block->core.batches_appended, 1);
+                bump(shadow_core.batches_appended, 1);
             } else if (e == errc::full) {
                 bump(c.dropped[static_cast<std::size_t>(drop_reason::backpressure)], n);
-                bump(block->core.batches_full, 1);
+                bump(shadow_core.batches_full, 1);
             } else {
                 bump(c.dropped[static_cast<std::size_t>(drop_reason::append_error)], n);
             }
@@ -221,12 +245,12 @@ struct core_state {
         } else {
             const errc e = app.try_append(s.partition, batch, make_token(s.route, n));
             if (e == errc::ok) {
-                bump(block->core.batches_appended, 1);  // in_flight until its completion
+                bump(shadow_core.batches_appended, 1);  // in_flight until its completion
             } else {
                 drop(c.in_flight, n);
                 const drop_reason why =
                     e == errc::full ? drop_reason::backpressure : drop_reason::append_error;
-                if (e == errc::full) bump(block->core.batches_full, 1);
+                if (e == errc::full) bump(shadow_core.batches_full, 1);
                 bump(c.dropped[static_cast<std::size_t>(why)], n);
             }
         }
@@ -257,7 +281,7 @@ struct core_state {
         } else {
             bump(t.dropped[static_cast<std::size_t>(drop_reason::storage_error)], n);
         }
-        bump(block->core.completions, 1);
+        bump(shadow_core.completions, 1);
     }
 
     void reap() noexcept {
@@ -277,8 +301,8 @@ struct core_state {
 
     void handle(const datagram& d, std::int64_t ingest_ms) noexcept {
         const std::uint32_t route = set->route_of(d.dst_port);
-        bump(block->core.datagrams, 1);
-        bump(block->core.bytes, d.payload.size());
+        bump(shadow_core.datagrams, 1);
+        bump(shadow_core.bytes, d.payload.size());
         if (!allowed(d)) return count_pre_parse_drop(route, drop_reason::allow_list, 1);
         if (!rate_ok(d)) return count_pre_parse_drop(route, drop_reason::rate_limit, 1);
         if (route == set->routes.size()) return count_pre_parse_drop(route, drop_reason::no_route, 1);
@@ -292,7 +316,7 @@ struct core_state {
         atomic_topic_counters& c = tc(route);
         bump(c.received, n + overflow);
         if (overflow != 0) bump(c.dropped[static_cast<std::size_t>(drop_reason::overflow)], overflow);
-        bump(block->core.scratch_copies, parser.stats().scratch_copies - copies_before);
+        bump(shadow_core.scratch_copies, parser.stats().scratch_copies - copies_before);
 
         char source[source_text_max];
         const std::size_t source_len = format_source(d.src, d.src_port, source);
@@ -412,7 +436,7 @@ void pipeline::poll(std::int64_t now_ns) noexcept {
     core_state& s = *_s;
     s.now_ns = now_ns;
     s.begin();
-    bump(s.block->core.polls, 1);
+    bump(s.shadow_core.polls, 1);
     s.reap();
     s.linger(false);
     s.end();
@@ -441,7 +465,7 @@ std::uint64_t pipeline::in_flight() const noexcept {
     const core_state& s = *_s;
     std::uint64_t n = 0;
     for (std::size_t r = 0; r <= s.set->routes.size(); ++r)
-        n += s.block->topics[r].in_flight.load(std::memory_order_relaxed);
+        n += s.shadow_topics[r].in_flight.load(std::memory_order_relaxed);
     return n;
 }
 
@@ -526,6 +550,8 @@ std::unique_ptr<pipeline> pipeline_set::make_pipeline(unsigned core, std::string
     auto s = std::make_unique<core_state>(std::move(*app), po);
     s->set = &m;
     s->block = m.cores[core].get();
+    s->shadow_n = m.routes.size() + 1;
+    s->shadow_topics = std::make_unique<atomic_topic_counters[]>(s->shadow_n);
     s->core = core;
     s->results.resize(m.opts.events_per_datagram_max);
     std::size_t n_slots = 0;
