@@ -35,6 +35,9 @@ constexpr std::uint64_t op_wake = 4;
 constexpr unsigned ring_entries = 1024;
 constexpr std::size_t recv_buffer_initial = 64 << 10;
 constexpr std::size_t recv_buffer_keep = 1 << 20;
+// A sent answer's buffer is kept (up to this capacity) for the connection's next answer, so big
+// Fetch responses are not built in freshly faulted-in memory each time.
+constexpr std::size_t answer_buffer_keep = 16 << 20;
 constexpr std::int64_t loop_wait_max_ms = 200;
 constexpr std::int64_t log_wait_poll_ms = 2;
 
@@ -59,6 +62,7 @@ struct connection {
     std::uint64_t next_seq = 0;
     std::vector<std::byte> wbuf;
     std::size_t woff = 0;
+    std::vector<std::byte> spare;  // empty; capacity reused by the next answer
     bool recv_armed = false;
     bool send_armed = false;
     bool closing = false;          // shut down; freed once no operation is outstanding
@@ -189,6 +193,8 @@ struct server::impl {
             request_context ctx{c.id, c.next_seq++, c.peer, now};
             slot s;
             s.seq = ctx.seq;
+            s.bytes.swap(c.spare);
+            s.bytes.clear();
             outcome o = brk->handle(bytes_view(c.rbuf.data() + off + 4, static_cast<std::size_t>(size)), ctx,
                                     s.bytes);
             off += need;
@@ -231,7 +237,14 @@ struct server::impl {
             c.woff = 0;
             while (!c.slots.empty() && c.slots.front().ready) {
                 slot& s = c.slots.front();
-                if (s.respond) c.wbuf.insert(c.wbuf.end(), s.bytes.begin(), s.bytes.end());
+                if (s.respond) {
+                    if (c.wbuf.empty()) c.wbuf.swap(s.bytes);  // send it in place, no copy
+                    else c.wbuf.insert(c.wbuf.end(), s.bytes.begin(), s.bytes.end());
+                }
+                if (s.bytes.capacity() > c.spare.capacity() && s.bytes.capacity() <= answer_buffer_keep) {
+                    s.bytes.clear();
+                    c.spare.swap(s.bytes);
+                }
                 c.slots.pop_front();
             }
         }
