@@ -706,8 +706,6 @@ int main(int argc, char** argv) {
 
         for (int per_request : {1, 4}) {
             // 1 MiB per partition per request: librdkafka's max.partition.fetch.bytes default.
-            // (Bigger responses are slower here: the server builds each one in a fresh vector, so
-            // every response page is faulted in and zeroed; see the report.)
             const std::int32_t pmax = 1 << 20;
             auto d = drain_with_client(port, fill.end_offsets, per_request, pmax);
             if (d.bytes + 1 < fill.batch_bytes)
