@@ -200,6 +200,8 @@ struct side_result {
     std::uint64_t handled = 0;
     double cpu_s = 0;
     double wall_s = 0;
+    double p50_us = -1;  // receive -> durable (log2 bucket upper bound), sluice run only
+    double p99_us = -1;
     std::string note;
 };
 
@@ -333,6 +335,9 @@ timestamp = "/time_epoch"
     r.handled = wait_stable(stored);
     r.wall_s = static_cast<double>(mono_ns() - t0) / 1e9;
     r.cpu_s = proc_cpu_s(pid) - c0;
+    const std::string text = http_get(admin, "/metrics");
+    r.p50_us = metric(text, R"(sluice_pipeline_durable_latency_us{quantile="0.5"})");
+    r.p99_us = metric(text, R"(sluice_pipeline_durable_latency_us{quantile="0.99"})");
     kill(pid, SIGTERM);
     r.ok = wait_exit(pid, 60) == 0 && r.handled > 0;
     return r;
@@ -492,6 +497,9 @@ int main(int argc, char** argv) {
     const side_result s = simulate ? bench_sluice_simulated(sluice, events, rate)
                                    : bench_sluice_run(sluice, work, events, rate);
     const double s_per_m = s.handled ? s.cpu_s / (static_cast<double>(s.handled) / 1e6) : 0;
+    if (s.p50_us >= 0)
+        std::printf("sluice receive -> durable latency: p50 <= %.0f us, p99 <= %.0f us (log2 buckets)\n",
+                    s.p50_us, s.p99_us);
     std::printf("sluice %s: handled %llu events, %.2f CPU-s, %.1f s wall, %.3f CPU-s per million%s%s\n",
                 simulate ? "(socket + pipeline, simulated storage)" : "run (durable, io_uring writer)",
                 static_cast<unsigned long long>(s.handled), s.cpu_s, s.wall_s, s_per_m, s.note.empty() ? "" : "; ",
@@ -512,11 +520,12 @@ int main(int argc, char** argv) {
     std::printf("RESULT {\"bench\":\"pipeline\",\"machine\":\"%s\",\"events\":%llu,\"rate\":%llu,"
                 "\"simulate_storage\":%s,\"core_events_per_s\":%.0f,\"core_ns_per_event\":%.1f,"
                 "\"sluice_handled\":%llu,\"sluice_cpu_s\":%.3f,\"sluice_cpu_s_per_million\":%.4f,"
+                "\"sluice_latency_us_p50\":%.0f,\"sluice_latency_us_p99\":%.0f,"
                 "\"reference\":\"rsyslog imudp->omfile\",\"reference_handled\":%llu,"
                 "\"reference_cpu_s_per_million\":%s,\"ratio_sluice_to_reference\":%s}\n",
                 machine().c_str(), static_cast<unsigned long long>(events), static_cast<unsigned long long>(rate),
                 simulate ? "true" : "false", core.events_per_s, core.ns_per_event,
-                static_cast<unsigned long long>(s.handled), s.cpu_s, s_per_m,
+                static_cast<unsigned long long>(s.handled), s.cpu_s, s_per_m, s.p50_us, s.p99_us,
                 static_cast<unsigned long long>(rs.handled),
                 rs.ok ? fmt::format("{:.4f}", r_per_m).c_str() : "null",
                 ratio > 0 ? fmt::format("{:.3f}", ratio).c_str() : "null");

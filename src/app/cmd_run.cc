@@ -149,8 +149,10 @@ std::string status_json(const config::appliance_config& cfg, const log::log_stor
         }
         j += "]}";
     }
+    j += fmt::format("],\"durable_latency_us\":{{\"p50\":{},\"p99\":{},\"p999\":{}}}",
+                     snap.durable_latency_us(0.5), snap.durable_latency_us(0.99), snap.durable_latency_us(0.999));
     const auto ls = store.stats();
-    j += fmt::format("],\"log\":{{\"flushes\":{},\"bytes_written\":{},\"appends_full\":{},\"io_errors\":{},"
+    j += fmt::format(",\"log\":{{\"flushes\":{},\"bytes_written\":{},\"appends_full\":{},\"io_errors\":{},"
                      "\"no_space_errors\":{},\"fsync_ns_p50\":{},\"fsync_ns_p99\":{}}}",
                      ls.flushes, ls.bytes_written, ls.appends_full, ls.io_errors, ls.no_space_errors,
                      ls.fsync_ns_p50, ls.fsync_ns_p99);

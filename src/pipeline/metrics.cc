@@ -5,6 +5,7 @@
 
 #include <sluice/admin/metrics.h>
 
+#include <cstdlib>
 #include <string>
 
 namespace sluice::pipeline {
@@ -88,6 +89,15 @@ void pipeline_set::register_metrics(admin::registry& reg) {
     per_core("sluice_pipeline_batches_full_total",
              "Record batches refused by a full appender ring (backpressure) per core.",
              &core_counters::batches_full);
+    reg.collector("sluice_pipeline_durable_latency_us",
+                  "Receive -> durable latency of event batches, microseconds (upper bound of the "
+                  "log2 bucket holding the quantile).",
+                  admin::metric_type::gauge, [m](admin::sample_sink& out) {
+                      std::lock_guard lk(m->scrape_mu);
+                      for (const char* q : {"0.5", "0.99", "0.999"})
+                          out.sample({{"quantile", q}},
+                                     static_cast<double>(m->scrape.durable_latency_us(std::atof(q))));
+                  });
     reg.collector("sluice_partition_high_watermark",
                   "Durable offset (high watermark) per topic partition.", admin::metric_type::gauge,
                   [m](admin::sample_sink& out) {

@@ -23,15 +23,24 @@ constexpr std::size_t completions_per_poll = 64;
 constexpr std::size_t completion_rounds_max = 64;  // bound on the completion loop per poll()
 constexpr std::size_t source_text_max = 64;
 
-// Token of a topic batch: the log hands it back on completion. Encodes the route and the record
-// count so no table is needed: bit 63 set (token != 0), bits 32..62 route, bits 0..31 records.
-[[nodiscard]] constexpr std::uint64_t make_token(std::uint32_t route, std::uint32_t records) noexcept {
-    return (std::uint64_t{1} << 63) | (std::uint64_t{route} << 32) | records;
+// Token of a topic batch: the log hands it back on completion. Encodes route, record count and
+// the batch's first receive time so no table is needed: bit 63 set (token != 0), bits 48..62
+// route, bits 32..47 records, bits 0..31 first receive time in microseconds mod 2^32 (wraps
+// every ~71 min; latencies are computed mod 2^32).
+constexpr std::uint32_t token_records_max = 0xffff;
+constexpr std::uint32_t token_routes_max = 0x7fff;
+[[nodiscard]] constexpr std::uint64_t make_token(std::uint32_t route, std::uint32_t records,
+                                                 std::int64_t first_ns) noexcept {
+    const auto us = static_cast<std::uint32_t>(static_cast<std::uint64_t>(first_ns / 1000) & 0xffffffffu);
+    return (std::uint64_t{1} << 63) | (std::uint64_t{route} << 48) | (std::uint64_t{records} << 32) | us;
 }
 [[nodiscard]] constexpr std::uint32_t token_route(std::uint64_t t) noexcept {
-    return static_cast<std::uint32_t>((t >> 32) & 0x7fffffffu);
+    return static_cast<std::uint32_t>((t >> 48) & 0x7fffu);
 }
 [[nodiscard]] constexpr std::uint32_t token_records(std::uint64_t t) noexcept {
+    return static_cast<std::uint32_t>((t >> 32) & 0xffffu);
+}
+[[nodiscard]] constexpr std::uint32_t token_first_us(std::uint64_t t) noexcept {
     return static_cast<std::uint32_t>(t & 0xffffffffu);
 }
 
@@ -243,7 +252,7 @@ struct core_state {
             }
             s.reasons = {};
         } else {
-            const errc e = app.try_append(s.partition, batch, make_token(s.route, n));
+            const errc e = app.try_append(s.partition, batch, make_token(s.route, n, s.first_ns));
             if (e == errc::ok) {
                 bump(shadow_core.batches_appended, 1);  // in_flight until its completion
             } else {
@@ -267,6 +276,8 @@ struct core_state {
             if (!s.builder.append(ts, key, value, headers)) return false;
         }
         list(si, s);
+        // The completion token carries at most token_records_max records.
+        if (static_cast<std::uint32_t>(s.builder.records()) >= token_records_max) flush_slot(s);
         return true;
     }
 
@@ -278,6 +289,11 @@ struct core_state {
         drop(t.in_flight, n);
         if (c.error == errc::ok) {
             bump(t.stored, n);
+            // Receive (first record of the batch) -> durable, log2 buckets of microseconds.
+            const auto now_us = static_cast<std::uint32_t>(static_cast<std::uint64_t>(now_ns / 1000) & 0xffffffffu);
+            const std::uint32_t lat_us = now_us - token_first_us(c.token);
+            const std::size_t b = lat_us <= 1 ? 0 : std::min<std::size_t>(std::bit_width(lat_us - 1), latency_buckets - 1);
+            bump(block->core.durable_latency_log2[b], 1);
         } else {
             bump(t.dropped[static_cast<std::size_t>(drop_reason::storage_error)], n);
         }
@@ -408,6 +424,24 @@ topic_counters& topic_counters::operator+=(const topic_counters& o) noexcept {
     for (std::size_t i = 0; i < dropped.size(); ++i) dropped[i] += o.dropped[i];
     return *this;
 }
+std::uint64_t counters_snapshot::durable_latency_us(double q) const noexcept {
+    std::array<std::uint64_t, latency_buckets> sum{};
+    std::uint64_t n = 0;
+    for (const auto& c : cores)
+        for (std::size_t i = 0; i < sum.size(); ++i) {
+            sum[i] += c.durable_latency_log2[i];
+            n += c.durable_latency_log2[i];
+        }
+    if (n == 0) return 0;
+    const auto rank = static_cast<std::uint64_t>(q * static_cast<double>(n - 1)) + 1;
+    std::uint64_t seen = 0;
+    for (std::size_t i = 0; i < sum.size(); ++i) {
+        seen += sum[i];
+        if (seen >= rank) return std::uint64_t{1} << i;
+    }
+    return std::uint64_t{1} << (sum.size() - 1);
+}
+
 topic_counters counters_snapshot::total() const noexcept {
     topic_counters t;
     for (const auto& c : topics) t += c;
@@ -485,7 +519,7 @@ std::unique_ptr<pipeline_set> pipeline_set::make(log::log_store& store, pipeline
     };
     if (options.cores == 0) return fail("pipeline: cores must be >= 1");
     if (options.topics.empty()) return fail("pipeline: no topics");
-    if (options.topics.size() >= 0xfffe) return fail("pipeline: too many topics");
+    if (options.topics.size() >= token_routes_max) return fail("pipeline: too many topics");
     if (options.events_per_datagram_max == 0) return fail("pipeline: events_per_datagram_max must be >= 1");
     if (options.batch_bytes < 1024) return fail("pipeline: batch_bytes must be >= 1024");
     if (options.linger_ns < 0) return fail("pipeline: linger must be >= 0");
@@ -613,6 +647,8 @@ void read_core(const atomic_core_counters& a, core_counters& c) noexcept {
     c.batches_full = a.batches_full.load(std::memory_order_relaxed);
     c.completions = a.completions.load(std::memory_order_relaxed);
     c.polls = a.polls.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < c.durable_latency_log2.size(); ++i)
+        c.durable_latency_log2[i] = a.durable_latency_log2[i].load(std::memory_order_relaxed);
 }
 
 }  // namespace

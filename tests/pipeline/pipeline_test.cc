@@ -258,6 +258,12 @@ void check_golden(fixture& f) {
     EXPECT_EQ(c.dropped_total(), 0u);
     EXPECT_EQ(c.in_flight, 0u);
     EXPECT_TRUE(c.balanced());
+    // At least one batch completed: the receive -> durable histogram has it (>= 1 us).
+    std::uint64_t batches = 0;
+    for (auto b : snap.cores[0].durable_latency_log2) batches += b;
+    EXPECT_GE(batches, 1u);
+    EXPECT_GE(snap.durable_latency_us(0.5), 1u);
+    EXPECT_LT(snap.durable_latency_us(0.99), std::uint64_t{1} << 31);
 }
 
 TEST(pipeline, golden_data_matches_shared_files) {
@@ -577,6 +583,7 @@ TEST(pipeline, metrics_exposition_has_design_names) {
     EXPECT_NE(text.find("sluice_partition_high_watermark{topic=\"temp_readings.dlq\",partition=\"0\"} 1\n"),
               std::string::npos);
     EXPECT_NE(text.find("sluice_pipeline_datagrams_total{core=\"0\"} 1\n"), std::string::npos);
+    EXPECT_NE(text.find("sluice_pipeline_durable_latency_us{quantile=\"0.99\"} "), std::string::npos);
 }
 
 TEST(pipeline, make_rejects_missing_topics) {

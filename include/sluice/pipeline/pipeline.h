@@ -146,6 +146,10 @@ struct topic_counters {
     topic_counters& operator+=(const topic_counters& o) noexcept;
 };
 
+// Receive -> durable latency histogram: bucket i counts batches whose first event became durable
+// within 2^i microseconds (bucket 0: <= 1 us; the last bucket also holds everything longer).
+inline constexpr std::size_t latency_buckets = 32;
+
 // Per-core work counters (not part of the invariant).
 struct core_counters {
     std::uint64_t datagrams = 0;       // datagrams handed to process()
@@ -155,6 +159,8 @@ struct core_counters {
     std::uint64_t batches_full = 0;    // try_append returned full
     std::uint64_t completions = 0;
     std::uint64_t polls = 0;
+    // Batches by receive (first event of the batch handed to process()) -> durable latency.
+    std::array<std::uint64_t, latency_buckets> durable_latency_log2{};
 };
 
 // A consistent view of every core's counters. topics[i] matches pipeline_set::topics()[i]; the
@@ -165,6 +171,9 @@ struct counters_snapshot {
     std::vector<std::vector<topic_counters>> per_core;  // [core][topic]
     std::vector<core_counters> cores;
     [[nodiscard]] topic_counters total() const noexcept;
+    // Quantile q (0..1) of receive -> durable latency over all cores, in microseconds: the upper
+    // bound of the log2 bucket that holds it (0 when no batch completed yet).
+    [[nodiscard]] std::uint64_t durable_latency_us(double q) const noexcept;
 };
 
 class pipeline_set;
