@@ -704,16 +704,27 @@ int main(int argc, char** argv) {
         const std::uint16_t port = srv->port();
         fmt::print("kafka server on 127.0.0.1:{}\n", port);
 
+        // Each drain moves the whole topic; three drains per mode, the median counted (the VM is
+        // shared, so one short drain can land on someone else's burst).
+        constexpr int drains = 3;
         for (int per_request : {1, 4}) {
             // 1 MiB per partition per request: librdkafka's max.partition.fetch.bytes default.
             const std::int32_t pmax = 1 << 20;
-            auto d = drain_with_client(port, fill.end_offsets, per_request, pmax);
-            if (d.bytes + 1 < fill.batch_bytes)
-                die(fmt::format("fetch client got {:.0f} bytes of {:.0f}", d.bytes, fill.batch_bytes));
-            const double bps = d.bytes / d.seconds;
-            fmt::print("fetch client, {} partition(s) per request ({} MiB each): {:.0f} MiB in {:.2f} s, {} "
-                       "requests: {:.3f} GB/s\n",
-                       per_request, pmax >> 20, d.bytes / (1 << 20), d.seconds, d.requests, bps / 1e9);
+            std::vector<double> rates;
+            std::uint64_t requests = 0;
+            for (int k = 0; k < drains; ++k) {
+                auto d = drain_with_client(port, fill.end_offsets, per_request, pmax);
+                if (d.bytes + 1 < fill.batch_bytes)
+                    die(fmt::format("fetch client got {:.0f} bytes of {:.0f}", d.bytes, fill.batch_bytes));
+                rates.push_back(d.bytes / d.seconds);
+                requests = d.requests;
+            }
+            std::sort(rates.begin(), rates.end());
+            const double bps = rates[rates.size() / 2];
+            fmt::print("fetch client, {} partition(s) per request ({} MiB each), {} drains of {:.0f} MiB in {} "
+                       "requests: median {:.3f} GB/s (min {:.3f}, max {:.3f})\n",
+                       per_request, pmax >> 20, drains, fill.batch_bytes / (1 << 20), requests, bps / 1e9,
+                       rates.front() / 1e9, rates.back() / 1e9);
             (per_request == 1 ? fetch_1p : fetch_4p) = bps;
         }
 
