@@ -93,8 +93,10 @@ std::string status_json(const config::appliance_config& cfg, const log::log_stor
                      json_string(config::to_string(cfg.ingest.backend)), json_string(cfg.ingest.address),
                      set.cores());
     j += "\"allow\":[";
-    for (std::size_t i = 0; i < cfg.ingest.allow.text().size(); ++i)
-        j += (i ? "," : "") + json_string(cfg.ingest.allow.text()[i]);
+    for (std::size_t i = 0; i < cfg.ingest.allow.text().size(); ++i) {
+        if (i != 0) j += ',';
+        j += json_string(cfg.ingest.allow.text()[i]);
+    }
     j += fmt::format("],\"rate_limit_per_source\":{},", cfg.ingest.rate_limit_per_source);
     j += fmt::format("\"flush\":{{\"interval_ms\":{},\"bytes\":{}}},", cfg.flush.interval_ms, cfg.flush.bytes);
     j += fmt::format("\"kafka\":{{\"listen\":{},\"port\":{}}},\"admin\":{{\"listen\":{}}},",
