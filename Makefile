@@ -33,7 +33,7 @@ test: build
 	@echo "make test: all suites passed"
 
 test-asan: deps
-	[ -f $(BUILD_ASAN)/build.ninja ] || meson setup $(BUILD_ASAN) --buildtype=debugoptimized \
+	[ -f $(BUILD_ASAN)/build.ninja ] || meson setup $(BUILD_ASAN) --buildtype=plain -Doptimization=1 \
 	    -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false $(MESON_ARGS)
 	ninja -C $(BUILD_ASAN) -j $(JOBS)
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
@@ -41,7 +41,7 @@ test-asan: deps
 	    --timeout-multiplier 3
 
 test-tsan: deps
-	[ -f $(BUILD_TSAN)/build.ninja ] || meson setup $(BUILD_TSAN) --buildtype=debugoptimized \
+	[ -f $(BUILD_TSAN)/build.ninja ] || meson setup $(BUILD_TSAN) --buildtype=plain -Doptimization=1 \
 	    -Db_sanitize=thread -Db_lundef=false -Dbench=false -Ddpdk=disabled $(MESON_ARGS)
 	ninja -C $(BUILD_TSAN) -j $(JOBS) tests/log/log_concurrency_test
 	TSAN_OPTIONS=halt_on_error=1 meson test -C $(BUILD_TSAN) --no-rebuild --print-errorlogs \
