@@ -9,7 +9,7 @@ MESON_ARGS ?=
 JOBS       ?= $(shell nproc)
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build run test test-unit test-asan test-tsan test-fuzz bench clean
+.PHONY: all deps build run test test-unit test-asan test-tsan test-fuzz bench bench-report clean
 
 all: build
 
@@ -30,7 +30,9 @@ run: build
 test: build
 	meson test -C $(BUILD) --print-errorlogs --num-processes 2
 	$(MAKE) test-asan test-tsan test-fuzz
-	@echo "make test: all suites passed"
+	@python3 scripts/test-summary.py $(BUILD)/meson-logs/testlog.json \
+	    $(BUILD_ASAN)/meson-logs/testlog.json $(BUILD_TSAN)/meson-logs/testlog.json \
+	    fuzz:$$(find $(BUILD_FUZZ)/fuzz -maxdepth 1 -type f -name 'fuzz-*' -perm -u+x | wc -l)
 
 test-asan: deps
 	[ -f $(BUILD_ASAN)/build.ninja ] || meson setup $(BUILD_ASAN) --buildtype=plain -Doptimization=1 \
@@ -57,6 +59,11 @@ test-fuzz: deps
 
 bench: build
 	./scripts/run-benches.sh $(BUILD)
+
+# Every benchmark, plus stepped end-to-end load (sluice vs rsyslog), written up in perf/report/
+# (report.md, PNG plots, results.json, logs/; git-ignored). Needs python3-matplotlib (deps).
+bench-report: build
+	/usr/bin/python3 scripts/bench-report.py --build $(BUILD) --out perf/report
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) $(BUILD_FUZZ)
