@@ -9,7 +9,7 @@ pkgs=(
   libcpp-httplib-dev libisal-dev librdkafka-dev libbenchmark-dev libpcap-dev
   clang-14 libclang-rt-14-dev
   kcat python3 python3-kafka python3-confluent-kafka fio iproute2 util-linux
-  tmux chromium iperf3 rsyslog
+  tmux chromium iperf3 rsyslog python3-matplotlib
 )
 missing=()
 for p in "${pkgs[@]}"; do

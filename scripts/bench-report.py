@@ -1,0 +1,834 @@
+#!/usr/bin/python3
+"""bench-report: every benchmark plus a stepped end-to-end load, written up in perf/report/.
+
+  /usr/bin/python3 scripts/bench-report.py [--build build] [--out perf/report] [--quick]
+
+1. Runs every build/perf/bench-* (options chosen from its --help to keep run times modest) and
+   collects its last `RESULT {json}` line.
+2. End to end, kernel-socket path: `sluice run` (temp config, loopback ports, temp data dir),
+   `sluice gen` at stepped offered rates up to flat out; per step a fresh `sluice run` so the
+   receive -> durable latency quantiles (cumulative in the process) belong to that step alone.
+   Same steps through rsyslogd (imudp -> omfile, temp config and work dir). CPU from /proc.
+3. Optional: the DPDK path (net_pcap replaying a `sluice gen --pcap` capture) through `sluice run`.
+4. Writes report.md, results.json and PNG plots into --out.
+
+Only loopback traffic (DPDK: a pcap file); every process started here is recorded by PID and
+stopped by that PID; every wait is bounded.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+STARTED = []  # Popen objects started by this script (stopped by PID at exit)
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+def log(msg):
+    print(f"[bench-report {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def free_port(kind):
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def spawn(argv, logpath):
+    f = open(logpath, "wb")
+    p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    f.close()
+    STARTED.append(p)
+    return p
+
+
+def stop(p, sig=signal.SIGTERM, timeout=60):
+    """Stops one process we started, by its PID; returns its exit code (None if it had to be killed)."""
+    if p.poll() is None:
+        try:
+            os.kill(p.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait(timeout=10)
+            return None
+    if p in STARTED:
+        STARTED.remove(p)
+    return p.returncode
+
+
+def stop_all():
+    for p in list(STARTED):
+        stop(p, signal.SIGTERM, 20)
+
+
+def proc_cpu_s(pid):
+    """user + system CPU seconds of a process (all its threads) from /proc/<pid>/stat."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            s = f.read()
+    except OSError:
+        return None
+    fields = s[s.rfind(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def udp_socket_drops(port):
+    """Sum of the kernel's per-socket drop counters for UDP sockets bound to `port`."""
+    total = 0
+    for path in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(path) as f:
+                next(f)
+                for line in f:
+                    c = line.split()
+                    if int(c[1].split(":")[1], 16) == port:
+                        total += int(c[-1])
+        except (OSError, StopIteration):
+            pass
+    return total
+
+
+def http_get(port, path, timeout=2.0):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
+            return r.read().decode()
+    except Exception:
+        return None
+
+
+def parse_metrics(text):
+    out = {}
+    for line in (text or "").splitlines():
+        if not line or line[0] == "#":
+            continue
+        m = re.match(r"^([A-Za-z_:][A-Za-z0-9_:]*)(\{[^}]*\})?\s+(\S+)", line)
+        if m:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+            out.setdefault(m.group(1), []).append((labels, float(m.group(3))))
+    return out
+
+
+def msum(metrics, name, **want):
+    return sum(v for labels, v in metrics.get(name, []) if all(labels.get(k) == w for k, w in want.items()))
+
+
+def by_label(metrics, name, label):
+    d = {}
+    for labels, v in metrics.get(name, []):
+        d[labels.get(label, "")] = d.get(labels.get(label, ""), 0) + v
+    return d
+
+
+def last_result(text):
+    for line in reversed(text.splitlines()):
+        if line.startswith("RESULT "):
+            try:
+                return json.loads(line[len("RESULT "):])
+            except json.JSONDecodeError:
+                return None
+    return None
+
+
+def wait_settled(read, poll_s=0.1, quiet_s=0.6, limit_s=15.0):
+    """Polls read() until it stops changing for quiet_s; returns (value, time of its last change)."""
+    t_end = time.monotonic() + limit_s
+    v = read()
+    t_change = time.monotonic()
+    while time.monotonic() < t_end:
+        time.sleep(poll_s)
+        n = read()
+        now = time.monotonic()
+        if n != v:
+            v, t_change = n, now
+        elif now - t_change >= quiet_s:
+            break
+    return v, t_change
+
+
+# --- machine ------------------------------------------------------------------------------------
+
+def machine_info(work_dir):
+    info = {"kernel": platform.release(), "cores": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            info["mem_gib"] = round(int(f.readline().split()[1]) / 1048576, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        src = subprocess.run(["findmnt", "-n", "-o", "SOURCE,FSTYPE", "-T", work_dir], capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        info["filesystem"] = src
+        dev = src.split()[0] if src else ""
+        out = subprocess.run(["lsblk", "-d", "-n", "-o", "NAME,MODEL,SIZE,ROTA,TYPE"], capture_output=True,
+                             text=True, timeout=10).stdout
+        disks = [" ".join(l.split()) for l in out.splitlines() if l.strip()]
+        info["disks"] = disks
+        base = os.path.basename(dev)
+        info["disk_under_test"] = next((d for d in disks if base.startswith(d.split()[0])), dev or "unknown")
+        sched = f"/sys/block/{info['disk_under_test'].split()[0]}/queue/scheduler"
+        if os.path.exists(sched):
+            info["io_scheduler"] = open(sched).read().strip()
+    except Exception as e:  # noqa: BLE001 (best effort description)
+        info["disk_error"] = str(e)
+    return info
+
+
+# --- 1. every benchmark executable --------------------------------------------------------------
+
+# Options that keep each benchmark's run time modest; applied only when its --help lists them.
+MODEST = {
+    "bench-log": [("--seconds", "3")],
+    "bench-kafka": [("--seconds", "3"), ("--fetch-bytes", str(256 << 20))],
+    "bench-pipeline": [("--events", "400000"), ("--rate", "100000")],
+    "bench-pipeline-dpdk": [("--seconds", "3")],
+}
+QUICK = {
+    "bench-log": [("--seconds", "1")],
+    "bench-kafka": [("--seconds", "1"), ("--fetch-bytes", str(64 << 20))],
+    "bench-pipeline": [("--events", "100000"), ("--rate", "100000")],
+    "bench-pipeline-dpdk": [("--seconds", "1")],
+}
+
+
+def run_benches(build, out, scratch, quick):
+    results = {}
+    perf = os.path.join(build, "perf")
+    names = sorted(n for n in os.listdir(perf) if n.startswith("bench-")) if os.path.isdir(perf) else []
+    for name in names:
+        exe = os.path.join(perf, name)
+        if not (os.path.isfile(exe) and os.access(exe, os.X_OK)):
+            continue
+        h = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=30)
+        help_text = h.stdout + h.stderr
+        argv = [exe]
+        if "--dir" in help_text:
+            d = os.path.join(scratch, name)
+            os.makedirs(d, exist_ok=True)
+            argv += ["--dir", d]
+        for opt, val in (QUICK if quick else MODEST).get(name, []):
+            if opt in help_text:
+                argv += [opt, val]
+        log(f"{name}: {' '.join(argv[1:])}")
+        t0 = time.monotonic()
+        logpath = os.path.join(out, "logs", name + ".log")
+        p = spawn(argv, logpath)
+        try:
+            p.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            pass
+        rc = stop(p, signal.SIGTERM, 20) if p.poll() is None else p.returncode
+        if p in STARTED:
+            STARTED.remove(p)
+        text = open(logpath, errors="replace").read()
+        r = last_result(text)
+        results[name] = {"argv": " ".join([name] + argv[1:]).replace(scratch, "$SCRATCH"), "rc": rc, "seconds": round(time.monotonic() - t0, 1),
+                         "result": r}
+        log(f"{name}: rc {rc}, {results[name]['seconds']} s, RESULT {'found' if r else 'MISSING'}")
+        shutil.rmtree(os.path.join(scratch, name), ignore_errors=True)
+    return results
+
+
+# --- 2. stepped end-to-end load -----------------------------------------------------------------
+
+SLUICE_CFG = """data_dir = "{data}"
+[ingest]
+address = "127.0.0.1"
+cores = 1
+{ingest_extra}
+[flush]
+interval_ms = {flush_ms}
+[kafka]
+listen = "127.0.0.1:{kafka}"
+[admin]
+listen = "127.0.0.1:{admin}"
+[[topic]]
+name = "sensors"
+port = {udp}
+partitions = 8
+key = "/sensor_id"
+require = ["/sensor_id"]
+timestamp = "/time_epoch"
+"""
+
+
+def start_sluice(sluice, work, tag, ingest_extra="", address="127.0.0.1", udp=None, flush_ms=5):
+    udp = udp or free_port(socket.SOCK_DGRAM)
+    kafka, admin = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_STREAM)
+    data = os.path.join(work, f"data-{tag}")
+    cfg = os.path.join(work, f"sluice-{tag}.toml")
+    with open(cfg, "w") as f:
+        f.write(SLUICE_CFG.format(data=data, kafka=kafka, admin=admin, udp=udp, flush_ms=flush_ms,
+                                  ingest_extra=ingest_extra).replace('address = "127.0.0.1"\ncores',
+                                                                     f'address = "{address}"\ncores'))
+    p = spawn([sluice, "run", "--config", cfg], os.path.join(work, f"run-{tag}.log"))
+    for _ in range(150):  # <= ~15 s
+        if p.poll() is not None:
+            break
+        if http_get(admin, "/metrics"):
+            return p, udp, admin, data
+        time.sleep(0.1)
+    stop(p, signal.SIGKILL, 5)
+    return None, udp, admin, data
+
+
+def run_gen(sluice, port, rate, seconds, logpath, extra=()):
+    argv = [sluice, "gen", "--target", f"127.0.0.1:{port}", "--rate", str(rate), "--duration-s", str(seconds),
+            *extra]
+    t0 = time.monotonic()
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    with open(logpath, "a") as f:
+        f.write(" ".join(argv) + "\n" + r.stdout + r.stderr)
+    g = None
+    for line in reversed(r.stdout.splitlines()):
+        try:
+            g = json.loads(line)
+            break
+        except json.JSONDecodeError:
+            continue
+    return g, time.monotonic() - t0
+
+
+def step_sluice(sluice, work, rate, seconds, idx):
+    tag = f"step{idx}"
+    p, udp, admin, data = start_sluice(sluice, work, tag)
+    if p is None:
+        return {"rate": rate, "error": f"sluice run did not start (see {work}/run-{tag}.log)"}
+    try:
+        m0 = parse_metrics(http_get(admin, "/metrics"))
+        c0, k0, t0 = proc_cpu_s(p.pid), udp_socket_drops(udp), time.monotonic()
+        g, gen_s = run_gen(sluice, udp, rate, seconds, os.path.join(work, "gen.log"))
+
+        def read():
+            m = parse_metrics(http_get(admin, "/metrics"))
+            return (msum(m, "sluice_events_stored_total"), msum(m, "sluice_events_received_total"),
+                    msum(m, "sluice_events_in_flight"))
+        _, t_last = wait_settled(read)
+        m1 = parse_metrics(http_get(admin, "/metrics"))
+        c1, k1 = proc_cpu_s(p.pid), udp_socket_drops(udp)
+    finally:
+        rc = stop(p, signal.SIGTERM, 60)
+    shutil.rmtree(data, ignore_errors=True)
+    sent = (g or {}).get("events", 0)
+    d = lambda name: msum(m1, name) - msum(m0, name)  # noqa: E731
+    stored, received = d("sluice_events_stored_total"), d("sluice_events_received_total")
+    drops = {k: v - by_label(m0, "sluice_events_dropped_total", "reason").get(k, 0)
+             for k, v in by_label(m1, "sluice_events_dropped_total", "reason").items()}
+    drops = {k: v for k, v in drops.items() if v}
+    rejected = d("sluice_events_rejected_total")
+    wall = max(t_last - t0, gen_s, 1e-3)
+    cpu = (c1 - c0) if c0 is not None and c1 is not None else None
+    q = {lab.get("quantile"): v for lab, v in m1.get("sluice_pipeline_durable_latency_us", [])}
+    return {
+        "rate": rate, "sent": sent, "gen_s": round(gen_s, 3), "offered_per_s": sent / gen_s if gen_s else 0,
+        "received": received, "stored": stored, "rejected": rejected, "dropped_in_sluice": drops,
+        "kernel_socket_drops": k1 - k0, "lost": max(sent - stored, 0), "loss_frac": (sent - stored) / sent if sent else 0,
+        "stored_per_s": stored / max(gen_s, 1e-3), "wall_s": round(wall, 3), "cpu_s": cpu,
+        "cpu_s_per_million": cpu / (stored / 1e6) if cpu is not None and stored else None,
+        "cpu_util": cpu / wall if cpu is not None else None,
+        "p50_us": q.get("0.5"), "p99_us": q.get("0.99"), "p999_us": q.get("0.999"), "exit_code": rc,
+    }
+
+
+RSYSLOG_CFG = """global(workDirectory="{work}")
+module(load="imudp" threads="1")
+input(type="imudp" address="127.0.0.1" port="{udp}")
+template(name="raw" type="string" string="%rawmsg%\\n")
+action(type="omfile" file="{out}" template="raw")
+"""
+
+
+class line_counter:
+    def __init__(self, path):
+        self.path, self.pos, self.n = path, 0, 0
+
+    def __call__(self):
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.pos)
+                while True:
+                    b = f.read(1 << 20)
+                    if not b:
+                        break
+                    self.n += b.count(b"\n")
+                    self.pos += len(b)
+        except FileNotFoundError:
+            pass
+        return self.n
+
+
+def steps_rsyslog(sluice, work, rates, seconds):
+    rsyslogd = "/usr/sbin/rsyslogd"
+    if not os.access(rsyslogd, os.X_OK):
+        return [], "rsyslogd not installed (scripts/install-deps.sh installs rsyslog)"
+    rwork = os.path.join(work, "rsyslog")
+    os.makedirs(rwork, exist_ok=True)
+    udp = free_port(socket.SOCK_DGRAM)
+    out = os.path.join(rwork, "out.log")
+    conf = os.path.join(rwork, "rsyslog.conf")
+    with open(conf, "w") as f:
+        f.write(RSYSLOG_CFG.format(work=rwork, udp=udp, out=out))
+    p = spawn([rsyslogd, "-n", "-f", conf, "-i", os.path.join(rwork, "rsyslog.pid")],
+              os.path.join(rwork, "rsyslogd.log"))
+    time.sleep(1.0)
+    if p.poll() is not None:
+        return [], f"rsyslogd exited at start-up (see {rwork}/rsyslogd.log)"
+    lines = line_counter(out)
+    steps = []
+    try:
+        for rate in rates:
+            n0, c0, k0, t0 = lines(), proc_cpu_s(p.pid), udp_socket_drops(udp), time.monotonic()
+            g, gen_s = run_gen(sluice, udp, rate, seconds, os.path.join(work, "gen-rsyslog.log"))
+            n1, t_last = wait_settled(lines, quiet_s=0.8)
+            c1, k1 = proc_cpu_s(p.pid), udp_socket_drops(udp)
+            sent = (g or {}).get("events", 0)
+            stored = n1 - n0
+            wall = max(t_last - t0, gen_s, 1e-3)
+            cpu = c1 - c0
+            steps.append({"rate": rate, "sent": sent, "gen_s": round(gen_s, 3),
+                          "offered_per_s": sent / gen_s if gen_s else 0, "stored": stored,
+                          "kernel_socket_drops": k1 - k0, "lost": max(sent - stored, 0),
+                          "loss_frac": (sent - stored) / sent if sent else 0, "stored_per_s": stored / max(gen_s, 1e-3),
+                          "wall_s": round(wall, 3), "cpu_s": cpu,
+                          "cpu_s_per_million": cpu / (stored / 1e6) if stored else None, "cpu_util": cpu / wall})
+            log(f"  rsyslog rate {rate or 'flat out'}: sent {sent}, written {stored}, "
+                f"{steps[-1]['stored_per_s']:.0f}/s, CPU {cpu:.2f} s")
+    finally:
+        stop(p, signal.SIGTERM, 30)
+    return steps, None
+
+
+def drop_point(steps, threshold=0.01):
+    """First step whose loss exceeds threshold of what was offered (None: no such step)."""
+    for s in steps:
+        if s.get("sent") and s["loss_frac"] > threshold:
+            return s
+    return None
+
+
+# --- 3. DPDK path (optional) --------------------------------------------------------------------
+
+DPDK_PROFILE = """[eal]
+args = ["--no-huge", "-m", "1024", "--no-pci", "--file-prefix", "sluice-report-{tag}",
+        "--log-level", "lib.eal:warning"]
+vdevs = ["net_pcap0,rx_pcap={pcap},infinite_rx=1"]
+[port]
+rx_descriptors = 1024
+tx_descriptors = 256
+rss = false
+[mempool]
+mbufs = {mbufs}
+cache = 256
+[rx]
+burst = 32
+"""
+
+
+def dpdk_path(sluice, work, seconds, packets):
+    res = []
+    for batch in (1, 10):
+        tag = f"dpdk{batch}"
+        pcap = os.path.join(work, f"{tag}.pcap")
+        udp = free_port(socket.SOCK_DGRAM)
+        r = subprocess.run([sluice, "gen", "--pcap", pcap, "--target", f"127.0.0.1:{udp}", "--count",
+                            str(packets * batch), "--batch", str(batch)], capture_output=True, text=True, timeout=120)
+        if r.returncode != 0 or not os.path.exists(pcap):
+            return res, f"sluice gen --pcap failed: {r.stderr.strip()[:200]}"
+        prof = os.path.join(work, f"{tag}.toml")
+        with open(prof, "w") as f:
+            f.write(DPDK_PROFILE.format(tag=tag, pcap=pcap, mbufs=max(16384, packets * 2 + 8192)))
+        extra = f'backend = "dpdk"\ndpdk_profile = "{prof}"'
+        p, _, admin, data = start_sluice(sluice, work, tag, ingest_extra=extra, address="169.254.0.2", udp=udp)
+        if p is None:
+            tail = open(os.path.join(work, f"run-{tag}.log"), errors="replace").read()[-400:]
+            return res, f"sluice run with the net_pcap profile did not start: {tail.strip()}"
+        try:
+            time.sleep(1.0)  # warm-up
+            m0 = parse_metrics(http_get(admin, "/metrics"))
+            c0, t0 = proc_cpu_s(p.pid), time.monotonic()
+            time.sleep(seconds)
+            m1 = parse_metrics(http_get(admin, "/metrics"))
+            c1, t1 = proc_cpu_s(p.pid), time.monotonic()
+        finally:
+            rc = stop(p, signal.SIGTERM, 60)
+        shutil.rmtree(data, ignore_errors=True)
+        d = lambda name: msum(m1, name) - msum(m0, name)  # noqa: E731
+        stored, received = d("sluice_events_stored_total"), d("sluice_events_received_total")
+        dropped = d("sluice_events_dropped_total")
+        cpu = c1 - c0
+        q = {lab.get("quantile"): v for lab, v in m1.get("sluice_pipeline_durable_latency_us", [])}
+        res.append({"events_per_packet": batch, "received_per_s": received / (t1 - t0),
+                    "stored_per_s": stored / (t1 - t0), "dropped_per_s": dropped / (t1 - t0),
+                    "cpu_s_per_million": cpu / (stored / 1e6) if stored else None, "cpu_util": cpu / (t1 - t0),
+                    "p50_us": q.get("0.5"), "p99_us": q.get("0.99"), "exit_code": rc})
+        log(f"  dpdk {batch}/packet: stored {stored / (t1 - t0):.0f}/s, received {received / (t1 - t0):.0f}/s")
+        if stored == 0:
+            return res, "the DPDK run stored nothing (see the run log)"
+    return res, None
+
+
+# --- 4. report ----------------------------------------------------------------------------------
+
+def fmt_num(v, nd=0, unit=""):
+    if v is None:
+        return "n/a"
+    if isinstance(v, (int, float)):
+        if abs(v) >= 1e6 and nd == 0:
+            return f"{v / 1e6:.2f} M{unit}"
+        return f"{v:,.{nd}f}{unit}"
+    return str(v)
+
+
+def verdict(ok):
+    return "n/a" if ok is None else ("**pass**" if ok else "**MISS**")
+
+
+def target_rows(benches, e2e_ratio):
+    rows = []
+
+    def res(name):
+        return (benches.get(name) or {}).get("result") or {}
+
+    r = res("bench-log")
+    if r:
+        flush_us = r.get("flush_interval_ms", 5) * 1000
+        ratio = r.get("ratio")
+        rows.append(("bench-log", "append GB/s vs fio (io_uring O_DIRECT seq)",
+                     f"{fmt_num(r.get('gbps'), 3)} vs {fmt_num(r.get('fio_gbps'), 3)}",
+                     fmt_num(ratio, 3), "≥ 0.85", verdict(None if ratio is None else ratio >= 0.85)))
+        p99 = r.get("p99_durable_us")
+        rows.append(("bench-log", f"p99 append → durable at {r.get('latency_load', '?')} load",
+                     f"{fmt_num(p99)} µs (p50 {fmt_num(r.get('p50_durable_us'))} µs)",
+                     f"{p99 / flush_us:.2f} × flush" if p99 is not None else "n/a",
+                     f"≤ 2 × flush ({2 * flush_us} µs)", verdict(None if p99 is None else p99 <= 2 * flush_us)))
+    r = res("bench-pipeline-dpdk")
+    if r:
+        for key, label, tgt in (("one_per_packet", "1 event/packet", 0.5), ("ten_per_packet", "10 events/packet", 0.7)):
+            c = r.get(key) or {}
+            ratio = c.get("ratio")
+            rows.append(("bench-pipeline-dpdk", f"pipeline core events/s, {label}, vs simdjson iterate_many",
+                         f"{fmt_num(c.get('events_per_s'))} vs {fmt_num(c.get('ref_iterate_many_events_per_s'))}",
+                         fmt_num(ratio, 3), f"≥ {tgt}", verdict(None if not ratio else ratio >= tgt)))
+    r = res("bench-pipeline")
+    if r:
+        ratio = r.get("ratio_sluice_to_reference")
+        rows.append(("bench-pipeline", f"CPU-s per million, sluice run vs rsyslog at {fmt_num(r.get('rate'))}/s",
+                     f"{fmt_num(r.get('sluice_cpu_s_per_million'), 3)} vs {fmt_num(r.get('reference_cpu_s_per_million'), 3)}",
+                     fmt_num(ratio, 3), "≤ 0.75", verdict(None if ratio is None else ratio <= 0.75)))
+    if e2e_ratio is not None:
+        ratio, detail = e2e_ratio
+        rows.append(("end-to-end (this report)", "CPU-s per million stored vs rsyslog, busiest step both lossless",
+                     detail, fmt_num(ratio, 3), "≤ 0.75", verdict(ratio <= 0.75)))
+    r = res("bench-kafka")
+    if r:
+        fr = r.get("fetch_ratio")
+        rows.append(("bench-kafka", "best Fetch GB/s (1 or 4 partitions/request) vs loopback iperf3",
+                     f"{fmt_num(max(r.get('fetch_gbps_1p') or 0, r.get('fetch_gbps_4p') or 0), 3)} vs "
+                     f"{fmt_num(r.get('iperf3_gbps'), 3)} (1 partition {fmt_num(r.get('fetch_gbps_1p'), 3)}, "
+                     f"4 partitions {fmt_num(r.get('fetch_gbps_4p'), 3)}, kcat {fmt_num(r.get('kcat_gbps'), 3)})",
+                     fmt_num(fr, 3), "≥ 0.5", verdict(None if fr is None else fr >= 0.5)))
+        pr = r.get("produce_ratio")
+        rows.append(("bench-kafka", "librdkafka produce GB/s vs log append (value bytes)",
+                     f"{fmt_num(r.get('produce_gbps'), 3)} vs {fmt_num(r.get('log_append_gbps'), 3)}",
+                     fmt_num(pr, 3), "≥ 0.6", verdict(None if pr is None else pr >= 0.6)))
+    return rows
+
+
+def e2e_cpu_ratio(sl, rs):
+    """sluice / rsyslog CPU-s per million at the highest rate both stored >= 99% of (the busiest
+    comparable step; at low rates fixed per-second costs dominate both), with every step's ratio."""
+    pairs = []
+    for a, b in zip(sl, rs):
+        if a.get("rate") == b.get("rate") and a.get("rate") and a.get("loss_frac", 1) <= 0.01 \
+                and b.get("loss_frac", 1) <= 0.01 and a.get("cpu_s_per_million") and b.get("cpu_s_per_million"):
+            pairs.append((a["rate"], a["cpu_s_per_million"], b["cpu_s_per_million"]))
+    if not pairs:
+        return None
+    rate, a, b = pairs[-1]
+    steps = ", ".join(f"{p[1] / p[2]:.2f} at {p[0] / 1e3:.0f}k" for p in pairs)
+    return a / b, f"{a:.3f} vs {b:.3f} at {fmt_num(rate)}/s (every lossless step: {steps})"
+
+
+def plots(out, sl, rs, dp, dpdk):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    files = {}
+
+    def x(steps):
+        return [s["offered_per_s"] / 1e3 for s in steps]
+
+    # Throughput vs offered load.
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    if sl:
+        ax.plot(x(sl), [s["stored_per_s"] / 1e3 for s in sl], "o-", label="sluice run (kernel sockets): stored/s")
+    if rs:
+        ax.plot(x(rs), [s["stored_per_s"] / 1e3 for s in rs], "s--", label="rsyslog imudp→omfile: written/s")
+    allx = x(sl) + x(rs)
+    if allx:
+        m = max(allx)
+        ax.plot([0, m], [0, m], ":", color="grey", label="stored = offered")
+    if dp:
+        ax.axvline(dp["offered_per_s"] / 1e3, color="red", alpha=0.6)
+        ax.annotate(f"sluice drops start\n({dp['loss_frac'] * 100:.1f}% lost at {dp['offered_per_s'] / 1e3:.0f}k/s)",
+                    (dp["offered_per_s"] / 1e3, dp["stored_per_s"] / 1e3), textcoords="offset points",
+                    xytext=(-150, 30), color="red", arrowprops={"arrowstyle": "->", "color": "red"})
+    if dpdk:
+        ax.text(0.99, 0.02, "DPDK path (net_pcap replay, off this scale): " +
+                ", ".join(f"{d['stored_per_s'] / 1e6:.2f} M/s at {d['events_per_packet']}/packet" for d in dpdk),
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="green")
+    ax.set_xlabel("offered load (thousand events/s, 1 event per datagram)")
+    ax.set_ylabel("thousand events/s stored")
+    ax.set_title("Throughput vs offered load (loopback, sluice gen)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    files["throughput"] = "throughput.png"
+    fig.savefig(os.path.join(out, files["throughput"]))
+    plt.close(fig)
+
+    # Latency vs offered load.
+    lat = [s for s in sl if s.get("p50_us")]
+    if lat:
+        fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+        for key, style, label in (("p50_us", "o-", "p50"), ("p99_us", "s-", "p99"), ("p999_us", "^--", "p99.9")):
+            ax.plot(x(lat), [s.get(key) / 1e3 if s.get(key) else None for s in lat], style, label=label)
+        if dp:
+            ax.axvline(dp["offered_per_s"] / 1e3, color="red", alpha=0.6, label="drops start")
+        ax.set_yscale("log")
+        ax.set_xlabel("offered load (thousand events/s)")
+        ax.set_ylabel("receive → durable latency (ms, log2-bucket upper bound)")
+        ax.set_title("sluice run: receive → durable latency vs offered load")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        files["latency"] = "latency.png"
+        fig.savefig(os.path.join(out, files["latency"]))
+        plt.close(fig)
+
+    # CPU per million events.
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    sc = [s for s in sl if s.get("cpu_s_per_million")]
+    rc = [s for s in rs if s.get("cpu_s_per_million")]
+    if sc:
+        ax.plot(x(sc), [s["cpu_s_per_million"] for s in sc], "o-", label="sluice run (durable, group commit)")
+    if rc:
+        ax.plot(x(rc), [s["cpu_s_per_million"] for s in rc], "s--", label="rsyslog imudp→omfile (no fsync)")
+    dc = [d for d in dpdk or [] if d.get("cpu_s_per_million")]
+    if dc:
+        ax.text(0.99, 0.02, "DPDK path at capacity (polling core): " +
+                ", ".join(f"{d['cpu_s_per_million']:.2f} CPU-s/M at {d['events_per_packet']}/packet" for d in dc),
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="green")
+    ax.set_xlabel("offered load (thousand events/s)")
+    ax.set_ylabel("CPU-seconds per million events stored")
+    ax.set_title("CPU cost per million events: sluice vs rsyslog")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    files["cpu"] = "cpu.png"
+    fig.savefig(os.path.join(out, files["cpu"]))
+    plt.close(fig)
+    return files
+
+
+def write_report(out, args, mach, benches, sl, rs, rs_note, dp, dpdk, dpdk_note, files, started, elapsed):
+    e2e = e2e_cpu_ratio(sl, rs)
+    rows = target_rows(benches, e2e)
+    L = []
+    L.append("# sluice benchmark report\n")
+    L.append(f"Generated by `make bench-report` (scripts/bench-report.py{' --quick' if args.quick else ''}) on "
+             f"{started} UTC in {elapsed:.0f} s; binaries from `{args.build}`. Regenerate; do not edit.\n")
+    L.append("## Machine\n")
+    L.append(f"- CPU: {mach.get('cpu', '?')}, {mach.get('cores')} logical cores; {mach.get('mem_gib', '?')} GiB RAM")
+    L.append(f"- Kernel: Linux {mach.get('kernel')}")
+    L.append(f"- Disk under test (scratch dir `{args.scratch}`): {mach.get('disk_under_test', '?')} "
+             f"(NAME MODEL SIZE ROTA TYPE; filesystem {mach.get('filesystem', '?')}"
+             f"{', scheduler ' + mach['io_scheduler'] if mach.get('io_scheduler') else ''})")
+    L.append(f"- All disks (lsblk): {'; '.join(mach.get('disks', [])) or '?'}")
+    L.append("- Shared VM: the load generator, the system under test and any other work on the box share "
+             f"these {mach.get('cores')} cores; figures are this run's, not the hardware's best.\n")
+
+    L.append("## Targets\n")
+    L.append("| benchmark | figure | measured (sluice vs reference) | ratio | target | verdict |")
+    L.append("|---|---|---|---|---|---|")
+    for r in rows:
+        L.append("| " + " | ".join(r) + " |")
+    missing = [n for n, b in benches.items() if not b.get("result")]
+    L.append("")
+    if missing:
+        L.append(f"No RESULT line from: {', '.join(missing)} (see logs/).\n")
+
+    L.append("## Benchmarks run\n")
+    L.append("| executable | command | exit | seconds |")
+    L.append("|---|---|---|---|")
+    for n, b in benches.items():
+        L.append(f"| {n} | `{b['argv']}` | {b['rc']} | {b['seconds']} |")
+    L.append("\nFull output in `logs/<name>.log`; every RESULT object in `results.json`.\n")
+
+    L.append("## End to end: stepped offered load, kernel-socket path vs rsyslog\n")
+    L.append(f"`sluice gen --rate R --duration-s {args.step_seconds}` (sensors shape, 1 event per datagram, "
+             "loopback) into `sluice run` (1 ingest core, 8 partitions, flush.interval_ms = 5, temp data dir; a "
+             "fresh process per step so its latency quantiles are that step's), then the same steps into "
+             "rsyslogd (imudp → omfile, raw message per line, no fsync). Rate 0 = flat out. "
+             "stored/s = events durable (rsyslog: lines written) / time from the step's start to the last "
+             "change; lost = sent − stored (kernel socket-buffer drops + sluice drops); CPU = user+system of "
+             "the receiving process from /proc/<pid>/stat over the step.\n")
+    L.append("| system | rate asked | offered/s | stored/s | lost | kernel drops | sluice drops | CPU util | "
+             "CPU-s / M | p50 µs | p99 µs | p99.9 µs |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, steps in (("sluice", sl), ("rsyslog", rs)):
+        for s in steps:
+            if "error" in s:
+                L.append(f"| {name} | {s['rate']} | error: {s['error']} |||||||||")
+                continue
+            sd = s.get("dropped_in_sluice")
+            L.append(f"| {name} | {fmt_num(s['rate']) if s['rate'] else 'flat out'} | {fmt_num(s['offered_per_s'])} | "
+                     f"{fmt_num(s['stored_per_s'])} | {fmt_num(s['lost'])} ({s['loss_frac'] * 100:.1f}%) | "
+                     f"{fmt_num(s['kernel_socket_drops'])} | "
+                     f"{', '.join(f'{k} {int(v)}' for k, v in sd.items()) if sd else ('0' if sd is not None else '–')} | "
+                     f"{fmt_num(s['cpu_util'], 2)} | {fmt_num(s['cpu_s_per_million'], 3)} | "
+                     f"{fmt_num(s.get('p50_us'))} | {fmt_num(s.get('p99_us'))} | {fmt_num(s.get('p999_us'))} |")
+    if rs_note:
+        L.append(f"\nrsyslog reference missing: {rs_note}")
+    L.append("")
+    if dp:
+        L.append(f"Drop point (first step losing > 1%): sluice at {fmt_num(dp['offered_per_s'])} events/s offered "
+                 f"({dp['loss_frac'] * 100:.1f}% lost, {fmt_num(dp['stored_per_s'])} stored/s).")
+    else:
+        L.append("Drop point: no sluice step lost more than 1% (the generator's flat-out rate is below capacity).")
+    best = max((s["stored_per_s"] for s in sl if "stored_per_s" in s), default=None)
+    rbest = max((s["stored_per_s"] for s in rs), default=None)
+    L.append(f"Peak stored/s: sluice {fmt_num(best)}, rsyslog {fmt_num(rbest)}. Latencies are the upper bounds "
+             "of log2 buckets (a reported 8192 µs means 4.1–8.2 ms), measured per batch from the first event's "
+             "receive to the batch being durable.\n")
+
+    L.append("## DPDK path (net_pcap replay through `sluice run`)\n")
+    if dpdk:
+        L.append("`sluice gen --pcap` capture replayed forever (infinite_rx=1) by net_pcap on one polling pipeline "
+                 "core into real files: the capacity of the full appliance on this VM. A polling core burns CPU "
+                 "whether or not packets arrive, so CPU/event is only meaningful at capacity.\n")
+        L.append("| events/packet | received/s | stored/s | dropped/s | CPU util | CPU-s / M | p50 µs | p99 µs |")
+        L.append("|---|---|---|---|---|---|---|---|")
+        for d in dpdk:
+            L.append(f"| {d['events_per_packet']} | {fmt_num(d['received_per_s'])} | {fmt_num(d['stored_per_s'])} | "
+                     f"{fmt_num(d['dropped_per_s'])} | {fmt_num(d['cpu_util'], 2)} | {fmt_num(d['cpu_s_per_million'], 3)} | "
+                     f"{fmt_num(d['p50_us'])} | {fmt_num(d['p99_us'])} |")
+        L.append("")
+    if dpdk_note:
+        L.append(f"DPDK end-to-end run skipped or incomplete: {dpdk_note}\n")
+
+    L.append("## Plots\n")
+    for key, title in (("throughput", "Throughput vs offered load"), ("latency", "Receive → durable latency"),
+                       ("cpu", "CPU per million events vs rsyslog")):
+        if key in files:
+            L.append(f"### {title}\n\n![{title}]({files[key]})\n")
+    with open(os.path.join(out, "report.md"), "w") as f:
+        f.write("\n".join(L) + "\n")
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--out", default="perf/report")
+    ap.add_argument("--scratch", default=None, help="scratch parent directory (default: --out, git-ignored)")
+    ap.add_argument("--rates", default="25000,50000,100000,200000,400000,800000,0",
+                    help="offered events/s per step, 0 = flat out")
+    ap.add_argument("--step-seconds", type=float, default=3.0)
+    ap.add_argument("--quick", action="store_true", help="short runs (smoke test of the script)")
+    ap.add_argument("--skip-benches", action="store_true")
+    ap.add_argument("--skip-dpdk", action="store_true")
+    args = ap.parse_args()
+    if args.quick:
+        args.step_seconds = min(args.step_seconds, 1.0)
+    started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    t_start = time.monotonic()
+    sluice = os.path.join(args.build, "sluice")
+    if not os.access(sluice, os.X_OK):
+        sys.exit(f"bench-report: {sluice} not found (make build)")
+    sluice = os.path.abspath(sluice)
+    os.makedirs(os.path.join(args.out, "logs"), exist_ok=True)
+    scratch = tempfile.mkdtemp(prefix="scratch.", dir=os.path.abspath(args.scratch or args.out))
+    args.scratch = scratch
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    rates = [int(r) for r in args.rates.split(",") if r.strip()]
+    try:
+        mach = machine_info(scratch)
+        log(f"machine: {mach.get('cpu')}, {mach.get('cores')} cores, Linux {mach.get('kernel')}")
+        benches = {} if args.skip_benches else run_benches(args.build, args.out, scratch, args.quick)
+
+        e2e = os.path.join(scratch, "e2e")
+        os.makedirs(e2e, exist_ok=True)
+        sl = []
+        for i, rate in enumerate(rates):
+            s = step_sluice(sluice, e2e, rate, args.step_seconds, i)
+            sl.append(s)
+            if "error" in s:
+                log(f"  sluice rate {rate}: {s['error']}")
+            else:
+                log(f"  sluice rate {rate or 'flat out'}: sent {s['sent']}, stored {s['stored']:.0f}, "
+                    f"{s['stored_per_s']:.0f}/s, kernel drops {s['kernel_socket_drops']}, "
+                    f"CPU {s['cpu_s']:.2f} s, p99 {s['p99_us']} us")
+        rs, rs_note = steps_rsyslog(sluice, e2e, rates, args.step_seconds)
+        for f in ("gen.log", "gen-rsyslog.log"):
+            if os.path.exists(os.path.join(e2e, f)):
+                shutil.copy(os.path.join(e2e, f), os.path.join(args.out, "logs", f))
+        dp = drop_point([s for s in sl if "error" not in s])
+
+        dpdk, dpdk_note = [], None
+        if args.skip_dpdk:
+            dpdk_note = "skipped (--skip-dpdk)"
+        else:
+            try:
+                dpdk, dpdk_note = dpdk_path(sluice, os.path.join(scratch, "e2e"), 1.0 if args.quick else 3.0,
+                                            4096)
+            except Exception as e:  # noqa: BLE001 (optional part: report, do not fail)
+                dpdk_note = f"{type(e).__name__}: {e}"
+            for f in os.listdir(e2e):
+                if f.startswith("run-dpdk"):
+                    shutil.copy(os.path.join(e2e, f), os.path.join(args.out, "logs", f))
+
+        files = plots(args.out, [s for s in sl if "error" not in s], rs, dp, dpdk)
+        elapsed = time.monotonic() - t_start
+        rows = write_report(args.out, args, mach, benches, sl, rs, rs_note, dp, dpdk, dpdk_note, files, started,
+                            elapsed)
+        with open(os.path.join(args.out, "results.json"), "w") as f:
+            json.dump({"machine": mach, "benches": benches, "e2e_sluice": sl, "e2e_rsyslog": rs,
+                       "rsyslog_note": rs_note, "dpdk": dpdk, "dpdk_note": dpdk_note}, f, indent=1)
+        print("\n| benchmark | figure | measured | ratio | target | verdict |")
+        for r in rows:
+            print("| " + " | ".join(r) + " |")
+        log(f"wrote {args.out}/report.md in {elapsed:.0f} s")
+    finally:
+        stop_all()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
