@@ -203,9 +203,9 @@ def machine_info(work_dir):
 
 # Options that keep each benchmark's run time modest; applied only when its --help lists them.
 MODEST = {
-    "bench-log": [("--seconds", "3")],
-    "bench-kafka": [("--seconds", "3"), ("--fetch-bytes", str(256 << 20))],
-    "bench-pipeline": [("--events", "400000"), ("--rate", "100000")],
+    "bench-log": [("--seconds", "4")],
+    "bench-kafka": [("--seconds", "3"), ("--fetch-bytes", str(512 << 20))],
+    "bench-pipeline": [("--events", "800000"), ("--rate", "100000")],
     "bench-pipeline-dpdk": [("--seconds", "3")],
 }
 QUICK = {
@@ -578,6 +578,7 @@ def plots(out, sl, rs, dp, dpdk):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     files = {}
 
     def x(steps):
@@ -620,7 +621,9 @@ def plots(out, sl, rs, dp, dpdk):
             ax.plot(x(lat), [s.get(key) / 1e3 if s.get(key) else None for s in lat], style, label=label)
         if dp:
             ax.axvline(dp["offered_per_s"] / 1e3, color="red", alpha=0.6, label="drops start")
-        ax.set_yscale("log")
+        ax.axhline(2 * 5, color="grey", linestyle=":", label="2 × flush.interval_ms = 10 ms")
+        ax.set_yscale("log", base=2)
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_xlabel("offered load (thousand events/s)")
         ax.set_ylabel("receive → durable latency (ms, log2-bucket upper bound)")
         ax.set_title("sluice run: receive → durable latency vs offered load")
@@ -689,7 +692,23 @@ def write_report(out, args, mach, benches, sl, rs, rs_note, dp, dpdk, dpdk_note,
     L.append("|---|---|---|---|")
     for n, b in benches.items():
         L.append(f"| {n} | `{b['argv']}` | {b['rc']} | {b['seconds']} |")
-    L.append("\nFull output in `logs/<name>.log`; every RESULT object in `results.json`.\n")
+    L.append("\nFull output in `logs/<name>.log`; every RESULT object also in `results.json`.\n")
+    L.append("### Every figure of every RESULT line\n")
+    L.append("| benchmark | figures |")
+    L.append("|---|---|")
+
+    def flat(d, prefix=""):
+        for k, v in d.items():
+            if k in ("bench", "machine"):
+                continue
+            if isinstance(v, dict):
+                yield from flat(v, prefix + k + ".")
+            else:
+                yield f"{prefix}{k} = {v}"
+    for n, b in benches.items():
+        r = b.get("result")
+        L.append(f"| {n} | {'; '.join(flat(r)) if r else 'no RESULT line'} |")
+    L.append("")
 
     L.append("## End to end: stepped offered load, kernel-socket path vs rsyslog\n")
     L.append(f"`sluice gen --rate R --duration-s {args.step_seconds}` (sensors shape, 1 event per datagram, "
@@ -758,7 +777,7 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--out", default="perf/report")
     ap.add_argument("--scratch", default=None, help="scratch parent directory (default: --out, git-ignored)")
-    ap.add_argument("--rates", default="25000,50000,100000,200000,400000,800000,0",
+    ap.add_argument("--rates", default="25000,50000,100000,150000,200000,300000,400000,600000,0",
                     help="offered events/s per step, 0 = flat out")
     ap.add_argument("--step-seconds", type=float, default=3.0)
     ap.add_argument("--quick", action="store_true", help="short runs (smoke test of the script)")
