@@ -166,7 +166,7 @@ def wait_settled(read, poll_s=0.1, quiet_s=0.6, limit_s=15.0):
 # --- machine ------------------------------------------------------------------------------------
 
 def machine_info(work_dir):
-    info = {"kernel": platform.release(), "cores": os.cpu_count()}
+    info = {"kernel": platform.release(), "cores": os.cpu_count(), "loadavg_start": os.getloadavg()[0]}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -480,11 +480,14 @@ def dpdk_path(sluice, work, seconds, packets):
         d = lambda name: msum(m1, name) - msum(m0, name)  # noqa: E731
         stored, received = d("sluice_events_stored_total"), d("sluice_events_received_total")
         dropped = d("sluice_events_dropped_total")
+        reasons = {k: v - by_label(m0, "sluice_events_dropped_total", "reason").get(k, 0)
+                   for k, v in by_label(m1, "sluice_events_dropped_total", "reason").items()}
+        reasons = {k: int(v) for k, v in reasons.items() if v}
         cpu = c1 - c0
         q = {lab.get("quantile"): v for lab, v in m1.get("sluice_pipeline_durable_latency_us", [])}
         res.append({"events_per_packet": batch, "received_per_s": received / (t1 - t0),
                     "stored_per_s": stored / (t1 - t0), "dropped_per_s": dropped / (t1 - t0),
-                    "cpu_s_per_million": cpu / (stored / 1e6) if stored else None, "cpu_util": cpu / (t1 - t0),
+                    "drop_reasons": reasons, "cpu_s_per_million": cpu / (stored / 1e6) if stored else None, "cpu_util": cpu / (t1 - t0),
                     "p50_us": q.get("0.5"), "p99_us": q.get("0.99"), "exit_code": rc})
         log(f"  dpdk {batch}/packet: stored {stored / (t1 - t0):.0f}/s, received {received / (t1 - t0):.0f}/s")
         if stored == 0:
@@ -583,6 +586,9 @@ def plots(out, sl, rs, dp, dpdk):
 
     def x(steps):
         return [s["offered_per_s"] / 1e3 for s in steps]
+    sl = sorted(sl, key=lambda s: s["offered_per_s"])
+    rs = sorted(rs, key=lambda s: s["offered_per_s"])
+    rdp = drop_point(rs)
 
     # Throughput vs offered load.
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
@@ -599,6 +605,11 @@ def plots(out, sl, rs, dp, dpdk):
         ax.annotate(f"sluice drops start\n({dp['loss_frac'] * 100:.1f}% lost at {dp['offered_per_s'] / 1e3:.0f}k/s)",
                     (dp["offered_per_s"] / 1e3, dp["stored_per_s"] / 1e3), textcoords="offset points",
                     xytext=(-150, 30), color="red", arrowprops={"arrowstyle": "->", "color": "red"})
+    if rdp:
+        ax.axvline(rdp["offered_per_s"] / 1e3, color="darkorange", alpha=0.6, linestyle="--")
+        ax.annotate(f"rsyslog drops start\n({rdp['loss_frac'] * 100:.1f}% lost at {rdp['offered_per_s'] / 1e3:.0f}k/s)",
+                    (rdp["offered_per_s"] / 1e3, rdp["stored_per_s"] / 1e3), textcoords="offset points",
+                    xytext=(40, -60), color="darkorange", arrowprops={"arrowstyle": "->", "color": "darkorange"})
     if dpdk:
         ax.text(0.99, 0.02, "DPDK path (net_pcap replay, off this scale): " +
                 ", ".join(f"{d['stored_per_s'] / 1e6:.2f} M/s at {d['events_per_packet']}/packet" for d in dpdk),
@@ -642,6 +653,8 @@ def plots(out, sl, rs, dp, dpdk):
         ax.plot(x(sc), [s["cpu_s_per_million"] for s in sc], "o-", label="sluice run (durable, group commit)")
     if rc:
         ax.plot(x(rc), [s["cpu_s_per_million"] for s in rc], "s--", label="rsyslog imudp→omfile (no fsync)")
+        ax.plot(x(rc), [0.75 * s["cpu_s_per_million"] for s in rc], ":", color="darkorange",
+                label="target: 0.75 × rsyslog")
     dc = [d for d in dpdk or [] if d.get("cpu_s_per_million")]
     if dc:
         ax.text(0.99, 0.02, "DPDK path at capacity (polling core): " +
@@ -674,6 +687,9 @@ def write_report(out, args, mach, benches, sl, rs, rs_note, dp, dpdk, dpdk_note,
              f"(NAME MODEL SIZE ROTA TYPE; filesystem {mach.get('filesystem', '?')}"
              f"{', scheduler ' + mach['io_scheduler'] if mach.get('io_scheduler') else ''})")
     L.append(f"- All disks (lsblk): {'; '.join(mach.get('disks', [])) or '?'}")
+    L.append(f"- 1-minute load average: {mach.get('loadavg_start', 0):.2f} at the start, "
+             f"{os.getloadavg()[0]:.2f} at the end of this run (anything above ~0 is other work competing "
+             "for the same cores)")
     L.append("- Shared VM: the load generator, the system under test and any other work on the box share "
              f"these {mach.get('cores')} cores; figures are this run's, not the hardware's best.\n")
 
@@ -715,8 +731,8 @@ def write_report(out, args, mach, benches, sl, rs, rs_note, dp, dpdk, dpdk_note,
              "loopback) into `sluice run` (1 ingest core, 8 partitions, flush.interval_ms = 5, temp data dir; a "
              "fresh process per step so its latency quantiles are that step's), then the same steps into "
              "rsyslogd (imudp → omfile, raw message per line, no fsync). Rate 0 = flat out. "
-             "stored/s = events durable (rsyslog: lines written) / time from the step's start to the last "
-             "change; lost = sent − stored (kernel socket-buffer drops + sluice drops); CPU = user+system of "
+             "stored/s = events durable (rsyslog: lines written, counted once the count stops changing) / the "
+             "generator's sending time; lost = sent − stored (kernel socket-buffer drops + sluice drops); CPU = user+system of "
              "the receiving process from /proc/<pid>/stat over the step.\n")
     L.append("| system | rate asked | offered/s | stored/s | lost | kernel drops | sluice drops | CPU util | "
              "CPU-s / M | p50 µs | p99 µs | p99.9 µs |")
@@ -752,11 +768,13 @@ def write_report(out, args, mach, benches, sl, rs, rs_note, dp, dpdk, dpdk_note,
         L.append("`sluice gen --pcap` capture replayed forever (infinite_rx=1) by net_pcap on one polling pipeline "
                  "core into real files: the capacity of the full appliance on this VM. A polling core burns CPU "
                  "whether or not packets arrive, so CPU/event is only meaningful at capacity.\n")
-        L.append("| events/packet | received/s | stored/s | dropped/s | CPU util | CPU-s / M | p50 µs | p99 µs |")
+        L.append("| events/packet | received/s | stored/s | dropped/s (reasons over the window) | CPU util | CPU-s / M | "
+                 "p50 µs | p99 µs |")
         L.append("|---|---|---|---|---|---|---|---|")
         for d in dpdk:
             L.append(f"| {d['events_per_packet']} | {fmt_num(d['received_per_s'])} | {fmt_num(d['stored_per_s'])} | "
-                     f"{fmt_num(d['dropped_per_s'])} | {fmt_num(d['cpu_util'], 2)} | {fmt_num(d['cpu_s_per_million'], 3)} | "
+                     f"{fmt_num(d['dropped_per_s'])} ({', '.join(f'{k} {v}' for k, v in d.get('drop_reasons', {}).items()) or 'none'}) | "
+                     f"{fmt_num(d['cpu_util'], 2)} | {fmt_num(d['cpu_s_per_million'], 3)} | "
                      f"{fmt_num(d['p50_us'])} | {fmt_num(d['p99_us'])} |")
         L.append("")
     if dpdk_note:
