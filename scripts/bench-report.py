@@ -732,7 +732,9 @@ def write_report(out, args, mach, benches, sl, rs, rs_note, dp, dpdk, dpdk_note,
              "fresh process per step so its latency quantiles are that step's), then the same steps into "
              "rsyslogd (imudp → omfile, raw message per line, no fsync). Rate 0 = flat out. "
              "stored/s = events durable (rsyslog: lines written, counted once the count stops changing) / the "
-             "generator's sending time; lost = sent − stored (kernel socket-buffer drops + sluice drops); CPU = user+system of "
+             "generator's sending time; lost = sent − stored; kernel drops = the per-socket drop counter of /proc/net/udp (socket buffer full); "
+             "sluice drops = sluice_events_dropped_total by reason, where kernel_overflow is sluice's own count of "
+             "those same kernel drops (SO_RXQ_OVFL), not extra losses; CPU = user+system of "
              "the receiving process from /proc/<pid>/stat over the step.\n")
     L.append("| system | rate asked | offered/s | stored/s | lost | kernel drops | sluice drops | CPU util | "
              "CPU-s / M | p50 µs | p99 µs | p99.9 µs |")
