@@ -12,7 +12,7 @@ if ((${#targets[@]} == 0)); then
   exit 1
 fi
 for t in "${targets[@]}"; do
-  [ -x "$t" ] || continue
+  [ -f "$t" ] && [ -x "$t" ] || continue
   name=$(basename "$t"); name=${name#fuzz-}
   work=$(mktemp -d)
   seeds=()
