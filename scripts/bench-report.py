@@ -434,7 +434,7 @@ def drop_point(steps, threshold=0.01):
 # --- 3. DPDK path (optional) --------------------------------------------------------------------
 
 DPDK_PROFILE = """[eal]
-args = ["--no-huge", "-m", "1024", "--no-pci", "--file-prefix", "sluice-report-{tag}",
+args = ["--no-huge", "-m", "1024", "--no-pci", "--file-prefix", "{prefix}",
         "--log-level", "lib.eal:warning"]
 vdevs = ["net_pcap0,rx_pcap={pcap},infinite_rx=1"]
 [port]
@@ -453,6 +453,7 @@ def dpdk_path(sluice, work, seconds, packets):
     res = []
     for batch in (1, 10):
         tag = f"dpdk{batch}"
+        prefix = f"sluice-report-{os.getpid()}-{tag}"  # EAL --file-prefix: /var/run/dpdk/<prefix>
         pcap = os.path.join(work, f"{tag}.pcap")
         udp = free_port(socket.SOCK_DGRAM)
         r = subprocess.run([sluice, "gen", "--pcap", pcap, "--target", f"127.0.0.1:{udp}", "--count",
@@ -461,10 +462,11 @@ def dpdk_path(sluice, work, seconds, packets):
             return res, f"sluice gen --pcap failed: {r.stderr.strip()[:200]}"
         prof = os.path.join(work, f"{tag}.toml")
         with open(prof, "w") as f:
-            f.write(DPDK_PROFILE.format(tag=tag, pcap=pcap, mbufs=max(16384, packets * 2 + 8192)))
+            f.write(DPDK_PROFILE.format(prefix=prefix, pcap=pcap, mbufs=max(16384, packets * 2 + 8192)))
         extra = f'backend = "dpdk"\ndpdk_profile = "{prof}"'
         p, _, admin, data = start_sluice(sluice, work, tag, ingest_extra=extra, address="169.254.0.2", udp=udp)
         if p is None:
+            shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
             tail = open(os.path.join(work, f"run-{tag}.log"), errors="replace").read()[-400:]
             return res, f"sluice run with the net_pcap profile did not start: {tail.strip()}"
         try:
@@ -476,6 +478,7 @@ def dpdk_path(sluice, work, seconds, packets):
             c1, t1 = proc_cpu_s(p.pid), time.monotonic()
         finally:
             rc = stop(p, signal.SIGTERM, 60)
+            shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
         shutil.rmtree(data, ignore_errors=True)
         d = lambda name: msum(m1, name) - msum(m0, name)  # noqa: E731
         stored, received = d("sluice_events_stored_total"), d("sluice_events_received_total")
@@ -534,8 +537,12 @@ def target_rows(benches, e2e_ratio):
         for key, label, tgt in (("one_per_packet", "1 event/packet", 0.5), ("ten_per_packet", "10 events/packet", 0.7)):
             c = r.get(key) or {}
             ratio = c.get("ratio")
-            rows.append(("bench-pipeline-dpdk", f"pipeline core events/s, {label}, vs simdjson iterate_many",
-                         f"{fmt_num(c.get('events_per_s'))} vs {fmt_num(c.get('ref_iterate_many_events_per_s'))}",
+            # The bench's reference: the faster of iterate_many and per-document iterate (1/packet),
+            # iterate_many (10/packet).
+            ref = max(c.get("ref_iterate_many_events_per_s") or 0, c.get("ref_iterate_events_per_s") or 0)
+            rows.append(("bench-pipeline-dpdk", f"pipeline core events/s, {label}, vs simdjson On Demand (best of "
+                         f"{'iterate_many, iterate' if key == 'one_per_packet' else 'iterate_many'}), same core",
+                         f"{fmt_num(c.get('events_per_s'))} vs {fmt_num(ref or None)}",
                          fmt_num(ratio, 3), f"≥ {tgt}", verdict(None if not ratio else ratio >= tgt)))
     r = res("bench-pipeline")
     if r:
