@@ -70,6 +70,7 @@ struct pending_fetch {
     std::uint64_t conn = 0;
     std::uint64_t seq = 0;
     std::int64_t deadline_ms = 0;
+    std::int64_t start_ns = 0;  // fetch_wait histogram
     fetch_request req;
 };
 
@@ -87,6 +88,7 @@ struct pending_produce {
     std::int16_t version = 0;
     bool respond = true;
     std::int64_t deadline_ms = 0;
+    std::int64_t start_ns = 0;  // produce_ack histogram (acks != 0 only)
     std::int32_t outstanding = 0;
     std::vector<produce_part> parts;
 };
@@ -97,6 +99,10 @@ struct queued_append {
     std::uint64_t token = 0;
     std::vector<std::byte> batch;
 };
+
+std::uint64_t us_since(std::int64_t start_ns) {
+    return static_cast<std::uint64_t>(std::max<std::int64_t>(mono_ns() - start_ns, 0)) / 1000;
+}
 
 }  // namespace
 
@@ -352,6 +358,7 @@ outcome broker::impl::produce(reader& in, const request_header& h, const request
     std::int16_t acks = in.i16();
     std::int32_t timeout_ms = in.i32();
     pending_produce p;
+    p.start_ns = acks != 0 ? mono_ns() : 0;
     p.conn = ctx.conn_id;
     p.seq = ctx.seq;
     p.correlation_id = h.correlation_id;
@@ -452,6 +459,7 @@ outcome broker::impl::produce(reader& in, const request_header& h, const request
     if (p.outstanding == 0) {
         if (!p.respond) return outcome::no_response;
         write_produce_response(p, out);
+        counters.produce_ack.observe_us(us_since(p.start_ns));
         return outcome::respond;
     }
     produces.emplace(id, std::move(p));
@@ -463,7 +471,10 @@ void broker::impl::finish_produce(std::map<std::uint64_t, pending_produce>::iter
     r.conn_id = it->second.conn;
     r.seq = it->second.seq;
     r.respond = it->second.respond;
-    if (r.respond) write_produce_response(it->second, r.bytes);
+    if (r.respond) {
+        write_produce_response(it->second, r.bytes);
+        counters.produce_ack.observe_us(us_since(it->second.start_ns));
+    }
     ready.push_back(std::move(r));
     produces.erase(it);
 }
@@ -625,12 +636,14 @@ outcome broker::impl::fetch(reader& in, const request_header& h, const request_c
     if (got < 0 || got >= req.min_bytes || req.max_wait_ms <= 0 || req.topics.empty()) {
         counters.fetch_bytes.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(got, 0)),
                                        std::memory_order_relaxed);
+        counters.fetch_wait.observe_us(0);  // answered without waiting
         return outcome::respond;
     }
     pending_fetch pf;
     pf.conn = ctx.conn_id;
     pf.seq = ctx.seq;
     pf.deadline_ms = ctx.now_ms + req.max_wait_ms;
+    pf.start_ns = mono_ns();
     pf.req = std::move(req);
     fetches.push_back(std::move(pf));
     return outcome::deferred;
@@ -1048,6 +1061,7 @@ void broker::impl::poll(std::int64_t now_ms, std::vector<completed_response>& ou
             if (expired || got < 0 || got >= f.req.min_bytes) {
                 counters.fetch_bytes.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(got, 0)),
                                                std::memory_order_relaxed);
+                counters.fetch_wait.observe_us(us_since(f.start_ns));
                 r.conn_id = f.conn;
                 r.seq = f.seq;
                 ready.push_back(std::move(r));
@@ -1133,8 +1147,16 @@ broker_stats broker::stats() const {
     s.rebalances = c.rebalances.load(std::memory_order_relaxed);
     s.groups = c.groups.load(std::memory_order_relaxed);
     s.pending_requests = c.pending_requests.load(std::memory_order_relaxed);
+    auto copy_hist = [](const latency_histogram& from, latency_histogram_stats& to) {
+        for (int b = 0; b < latency_buckets; ++b) to.buckets[b] = from.buckets[b].load(std::memory_order_relaxed);
+        to.sum_us = from.sum_us.load(std::memory_order_relaxed);
+    };
+    copy_hist(c.produce_ack, s.produce_ack);
+    copy_hist(c.fetch_wait, s.fetch_wait);
     return s;
 }
+
+std::vector<committed_offset_entry> broker::committed_offsets() const { return _impl->offsets->snapshot(); }
 
 const broker_options& broker::options() const noexcept { return _impl->opts; }
 

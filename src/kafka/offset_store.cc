@@ -160,8 +160,13 @@ errc offset_store::commit(std::string_view group, const std::vector<offset_commi
         return errno == ENOSPC ? errc::no_space : errc::io_error;
     }
     _journal_bytes += buf.size();
-    for (const auto& e : entries) {
-        _offsets[key{std::string(group), e.topic, e.partition}] = e.value;
+    {
+        // Only the map update is under the lock (snapshot() readers); the write and the
+        // fdatasync above are not.
+        std::lock_guard lock(_mu);
+        for (const auto& e : entries) {
+            _offsets[key{std::string(group), e.topic, e.partition}] = e.value;
+        }
     }
     if (_journal_bytes > compact_floor_bytes && _journal_bytes > 4 * 64 * _offsets.size()) {
         (void)compact();  // best effort; the journal stays valid if it fails
@@ -181,6 +186,16 @@ std::vector<offset_commit_entry> offset_store::list(std::string_view group) cons
     auto it = _offsets.lower_bound(key{std::string(group), std::string(), INT32_MIN});
     for (; it != _offsets.end() && std::get<0>(it->first) == group; ++it) {
         out.push_back({std::get<1>(it->first), std::get<2>(it->first), it->second});
+    }
+    return out;
+}
+
+std::vector<committed_offset_entry> offset_store::snapshot() const {
+    std::vector<committed_offset_entry> out;
+    std::lock_guard lock(_mu);
+    out.reserve(_offsets.size());
+    for (const auto& [k, v] : _offsets) {
+        out.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), v.offset, v.commit_timestamp_ms});
     }
     return out;
 }

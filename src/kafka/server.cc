@@ -573,4 +573,6 @@ server_stats server::stats() const {
     return s;
 }
 
+std::vector<committed_offset_entry> server::committed_offsets() const { return _impl->brk->committed_offsets(); }
+
 }  // namespace sluice::kafka

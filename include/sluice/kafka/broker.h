@@ -11,6 +11,7 @@
 // sequence order.
 
 #include <atomic>
+#include <bit>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -25,6 +26,8 @@ class log_store;
 }
 
 namespace sluice::kafka {
+
+struct committed_offset_entry;  // offset_store.h
 
 struct broker_options {
     std::string advertised_host = "127.0.0.1";
@@ -62,6 +65,33 @@ struct completed_response {
     std::vector<std::byte> bytes;
 };
 
+// Latency histograms: log2 buckets in microseconds. Bucket b < latency_buckets - 1 counts
+// values v with 2^(b-1) < v <= 2^b us (bucket 0: v <= 1 us); the last bucket counts the rest
+// (> 2^26 us, about 67 s).
+inline constexpr int latency_buckets = 28;
+
+[[nodiscard]] constexpr int latency_bucket_of(std::uint64_t us) noexcept {
+    const int b = us <= 1 ? 0 : static_cast<int>(std::bit_width(us - 1));  // smallest b: us <= 2^b
+    return b < latency_buckets - 1 ? b : latency_buckets - 1;
+}
+
+// Written by one thread (the server's loop): relaxed load + store, no locked read-modify-write.
+struct latency_histogram {
+    std::atomic<std::uint64_t> buckets[latency_buckets]{};
+    std::atomic<std::uint64_t> sum_us{0};
+
+    void observe_us(std::uint64_t us) noexcept {
+        auto& b = buckets[latency_bucket_of(us)];
+        b.store(b.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        sum_us.store(sum_us.load(std::memory_order_relaxed) + us, std::memory_order_relaxed);
+    }
+};
+
+struct latency_histogram_stats {
+    std::uint64_t buckets[latency_buckets] = {};  // per bucket, not cumulative
+    std::uint64_t sum_us = 0;
+};
+
 // Counters; readable from any thread (relaxed atomics, monotonic).
 struct broker_counters {
     std::atomic<std::uint64_t> requests_by_api[api::key_count]{};
@@ -78,6 +108,10 @@ struct broker_counters {
     std::atomic<std::uint64_t> rebalances{0};
     std::atomic<std::uint64_t> groups{0};            // gauges, refreshed by handle()/poll()
     std::atomic<std::uint64_t> pending_requests{0};
+    // Produce (acks != 0): request handled -> answer queued. Fetch: time spent long-polling
+    // (answered at once = 0). Requests whose connection closed first are not observed.
+    latency_histogram produce_ack;
+    latency_histogram fetch_wait;
 
     void count_error(std::int16_t api_key, std::int16_t code) noexcept {
         int i = code + 1;
@@ -103,6 +137,8 @@ struct broker_stats {
     std::uint64_t rebalances = 0;
     std::uint64_t groups = 0;
     std::uint64_t pending_requests = 0;
+    latency_histogram_stats produce_ack;
+    latency_histogram_stats fetch_wait;
 };
 
 class broker {
@@ -131,6 +167,8 @@ public:
     void connection_closed(std::uint64_t conn_id);
 
     [[nodiscard]] broker_stats stats() const;
+    // Every committed consumer-group offset; any thread (offset_store::snapshot()).
+    [[nodiscard]] std::vector<committed_offset_entry> committed_offsets() const;
     [[nodiscard]] const broker_options& options() const noexcept;
 
     struct impl;

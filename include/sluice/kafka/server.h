@@ -7,9 +7,11 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <sluice/base/errc.h>
 #include <sluice/kafka/broker.h>
+#include <sluice/kafka/offset_store.h>
 
 namespace sluice::log {
 class log_store;
@@ -59,6 +61,9 @@ public:
 
     [[nodiscard]] std::uint16_t port() const noexcept;
     [[nodiscard]] server_stats stats() const;
+    // Every committed consumer-group offset; any thread (a copy taken under the offset store's
+    // lock, see offset_store::snapshot()).
+    [[nodiscard]] std::vector<committed_offset_entry> committed_offsets() const;
 
     struct impl;
 
