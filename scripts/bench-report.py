@@ -163,10 +163,22 @@ def wait_settled(read, poll_s=0.1, quiet_s=0.6, limit_s=15.0):
     return v, t_change
 
 
+def busy_cores(seconds=1.0):
+    """Cores' worth of CPU busy (anything but idle/iowait) over `seconds`, from /proc/stat."""
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v) - v[3] - v[4], sum(v)
+    b0, t0 = sample()
+    time.sleep(seconds)
+    b1, t1 = sample()
+    return (b1 - b0) / max(t1 - t0, 1) * (os.cpu_count() or 1)
+
+
 # --- machine ------------------------------------------------------------------------------------
 
 def machine_info(work_dir):
-    info = {"kernel": platform.release(), "cores": os.cpu_count(), "loadavg_start": os.getloadavg()[0]}
+    info = {"kernel": platform.release(), "cores": os.cpu_count(), "busy_cores_start": busy_cores()}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -694,9 +706,9 @@ def write_report(out, args, mach, benches, sl, rs, rs_note, dp, dpdk, dpdk_note,
              f"(NAME MODEL SIZE ROTA TYPE; filesystem {mach.get('filesystem', '?')}"
              f"{', scheduler ' + mach['io_scheduler'] if mach.get('io_scheduler') else ''})")
     L.append(f"- All disks (lsblk): {'; '.join(mach.get('disks', [])) or '?'}")
-    L.append(f"- 1-minute load average: {mach.get('loadavg_start', 0):.2f} at the start, "
-             f"{os.getloadavg()[0]:.2f} at the end of this run (anything above ~0 is other work competing "
-             "for the same cores)")
+    L.append(f"- Other work on the box (cores busy over 1 s with nothing of this run going): "
+             f"{mach.get('busy_cores_start', 0):.2f} just before, {mach.get('busy_cores_end', 0):.2f} just after "
+             f"this run (1-minute load average at the end {os.getloadavg()[0]:.2f})")
     L.append("- Shared VM: the load generator, the system under test and any other work on the box share "
              f"these {mach.get('cores')} cores; figures are this run's, not the hardware's best.\n")
 
@@ -860,6 +872,7 @@ def main():
                 if f.startswith("run-dpdk"):
                     shutil.copy(os.path.join(e2e, f), os.path.join(args.out, "logs", f))
 
+        mach["busy_cores_end"] = busy_cores()
         files = plots(args.out, [s for s in sl if "error" not in s], rs, dp, dpdk)
         elapsed = time.monotonic() - t_start
         rows = write_report(args.out, args, mach, benches, sl, rs, rs_note, dp, dpdk, dpdk_note, files, started,
