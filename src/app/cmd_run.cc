@@ -6,6 +6,7 @@
 #include "commands.h"
 
 #include <sluice/admin/http_server.h>
+#include <sluice/admin/kafka_metrics.h>
 #include <sluice/admin/log_metrics.h>
 #include <sluice/admin/metrics.h>
 #include <sluice/base/clock.h>
@@ -341,6 +342,7 @@ int cmd_run(const run_args& a) {
         return 1;
     }
     const std::uint16_t kafka_port = kafka_server->port();
+    admin::register_kafka_metrics(reg, *kafka_server, *store);  // requests, errors, lag (owner: ops)
 
     // Admin HTTP.
     const pipeline::pipeline_set* setp = set.get();

@@ -145,6 +145,10 @@ def mode_stat(tmp):
         # Every metric the shipped Prometheus rules and Grafana dashboard use is exported.
         text = urllib.request.urlopen("http://%s/metrics" % app.admin, timeout=5).read().decode()
         exported = set(re.findall(r"^(sluice_[a-zA-Z0-9_]+)", text, re.M))
+        check("# TYPE sluice_kafka_requests_total counter" in text and "# TYPE sluice_consumer_lag gauge" in text
+              and "# TYPE sluice_kafka_produce_ack_seconds histogram" in text
+              and re.search(r'^sluice_kafka_requests_total\{api="Produce"\} \d+$', text, re.M) is not None,
+              "Kafka API metrics and consumer lag families exported on /metrics")
         tuning = os.path.dirname(os.environ["SLUICE_TUNE"])
         used = set()
         for f in ("grafana-dashboard.json", "sluice-rules.yml"):
