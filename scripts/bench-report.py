@@ -778,6 +778,11 @@ def write_report(out, args, mach, benches, sl, rs, rs_note, dp, dpdk, dpdk_note,
                  f"({dp['loss_frac'] * 100:.1f}% lost, {fmt_num(dp['stored_per_s'])} stored/s).")
     else:
         L.append("Drop point: no sluice step lost more than 1% (the generator's flat-out rate is below capacity).")
+    if dp and dp.get("cpu_util") is not None and dp["cpu_util"] < 0.9:
+        L.append(f"At that step `sluice run` used {dp['cpu_util']:.2f} cores in all (every thread) while "
+                 f"{dp['kernel_socket_drops']:,} datagrams overflowed its socket's receive buffer: the kernel-socket "
+                 "path lost events before its receiving thread was CPU-bound (socket buffer size / receive-loop "
+                 "waits, not parse cost, set this limit here).")
     best = max((s["stored_per_s"] for s in sl if "stored_per_s" in s), default=None)
     rbest = max((s["stored_per_s"] for s in rs), default=None)
     L.append(f"Peak stored/s: sluice {fmt_num(best)}, rsyslog {fmt_num(rbest)}. Latencies are the upper bounds "
