@@ -7,6 +7,8 @@
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -497,7 +499,10 @@ void log_store::start() {
     auto& m = *_impl;
     if (m.running.exchange(true)) return;
     m.stop_requested.store(false);
-    m.writer = std::thread([&m] { m.writer_main(); });
+    m.writer = std::thread([&m] {
+        pthread_setname_np(pthread_self(), "sluice-writer");
+        m.writer_main();
+    });
 }
 
 void log_store::stop() {
