@@ -361,6 +361,12 @@ public:
         }
         std::size_t got = reap(out);
         if (got == 0) {
+            // reap() may just have consumed the CQE that ended a multishot (-ENOBUFS: the buffer
+            // ring ran dry while the CQ still held its datagrams). Nothing is handed out now, so
+            // return every buffer and re-arm before waiting: waiting unarmed sleeps the whole
+            // wait_ns while the socket fills (and overflows) under load.
+            give_back();
+            arm_all();
             io_uring_cqe* cqe = nullptr;
             if (wait_ns > 0) {
                 __kernel_timespec ts{wait_ns / 1'000'000'000, wait_ns % 1'000'000'000};

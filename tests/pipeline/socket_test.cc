@@ -160,6 +160,34 @@ TEST_P(socket_rx_modes, kernel_overflow_is_reported) {
     EXPECT_EQ(received + overflow, 2001u);
 }
 
+// With few provided buffers the multishot recvmsg ends with -ENOBUFS while datagrams are still
+// queued in the socket; receive() must re-arm before it waits, never sleep its whole wait unarmed
+// (that left the socket filling up and overflowing under load while the core was idle).
+TEST_P(socket_rx_modes, queued_datagrams_are_received_without_waiting_after_enobufs) {
+    net::socket_rx_options o;
+    o.ports = {0};
+    o.buffers = 4;
+    o.burst = 4;
+    auto rx = open(o);
+    if (!skip_reason.empty()) GTEST_SKIP() << skip_reason;
+    ASSERT_TRUE(rx);
+    sender s(rx->port(0));
+    constexpr std::size_t sent = 64;
+    for (std::size_t i = 0; i < sent; ++i) ASSERT_TRUE(s.send("{\"seq\":" + std::to_string(i) + "}"));
+    std::array<net::datagram, 4> burst;
+    std::size_t received = 0;
+    for (std::size_t call = 0; call < sent && received < sent; ++call) {
+        const std::size_t n = rx->receive(burst, 300'000'000);
+        ASSERT_GT(n, 0u) << "receive() came back empty after " << received << " of " << sent
+                         << " queued datagrams (call " << call << ", enobufs " << rx->stats().enobufs << ")";
+        received += n;
+    }
+    EXPECT_EQ(received, sent);
+    if (GetParam() == net::socket_rx_mode::io_uring) {
+        EXPECT_GT(rx->stats().enobufs, 0u);  // the scenario under test happened
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(modes, socket_rx_modes,
                          ::testing::Values(net::socket_rx_mode::io_uring, net::socket_rx_mode::recvmmsg),
                          [](const auto& info) {
