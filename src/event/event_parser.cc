@@ -1,5 +1,5 @@
 // Event framing (one object or NDJSON lines), full validation and field extraction with
-// simdjson on-demand, error-code API only.
+// simdjson (DOM fast path, on-demand full walk as the exact fallback), error-code API only.
 
 #include <sluice/base/assert.h>
 #include <sluice/event/event.h>
@@ -175,6 +175,10 @@ public:
           _keys(new std::byte[capacity]()) {
         const auto err = _parser.allocate(capacity, max_depth + 2);
         SLUICE_ASSERT(err == simdjson::SUCCESS, "simdjson parser allocation failed");
+        // DOM nesting limit = containers (root included); max_depth + 1 nested containers is
+        // accepted by the walk only when the innermost is empty: DEPTH_ERROR takes the walk.
+        const auto derr = _dom.allocate(capacity, max_depth);
+        SLUICE_ASSERT(derr == simdjson::SUCCESS, "simdjson DOM parser allocation failed");
     }
 
     void reset_keys() noexcept { _keys_used = 0; }
@@ -185,6 +189,14 @@ public:
                        parser_stats& stats) noexcept;
 
 private:
+    enum class find_status : std::uint8_t { found, absent, slow };
+    // Fast path: DOM-validated event; navigates the raw text to each pointer.
+    find_status find(const char* p, const char* end, std::size_t ptr, std::size_t depth) noexcept;
+    // Slow path: the on-demand full walk (validates and captures in one pass).
+    bool walk_event(const char* buf, std::size_t len, std::size_t buf_cap, std::uint32_t all,
+                    od::json_type& t) noexcept;
+    event_result finish(event_result r, const char* ev, const char* buf, std::size_t len,
+                        const compiled_rules& rules) noexcept;
     bool walk(od::value& v, std::size_t depth, std::uint32_t match) noexcept;
     bool walk_object(od::object& obj, std::size_t depth, std::uint32_t match) noexcept;
     bool walk_array(od::array& arr, std::size_t depth, std::uint32_t match) noexcept;
@@ -208,6 +220,7 @@ private:
 
     std::size_t _capacity;
     od::parser _parser;
+    simdjson::dom::parser _dom;
     std::unique_ptr<char[]> _scratch;
     std::unique_ptr<std::byte[]> _keys;
     std::size_t _keys_used = 0;
@@ -305,6 +318,107 @@ bool event_parser_impl::walk_array(od::array& arr, std::size_t depth,
     return true;
 }
 
+namespace {
+
+const char* skip_ws(const char* p, const char* end) noexcept {
+    while (p < end && is_ws(*p)) ++p;
+    return p;
+}
+
+// `p` at the opening quote of a validated string: one past its closing quote.
+const char* string_end(const char* p, const char* end, bool& escaped) noexcept {
+    escaped = false;
+    for (++p; p < end; ++p) {
+        if (*p == '"') return p + 1;
+        if (*p == '\\') {
+            escaped = true;
+            ++p;
+        }
+    }
+    return end;
+}
+
+// `p` at the first byte of a validated value: one past its last byte.
+const char* value_end(const char* p, const char* end) noexcept {
+    if (*p == '"') {
+        bool escaped;
+        return string_end(p, end, escaped);
+    }
+    if (*p == '{' || *p == '[') return container_end(p, end);
+    while (p < end && *p != ',' && *p != '}' && *p != ']' && !is_ws(*p)) ++p;
+    return p;
+}
+
+}  // namespace
+
+// `p` at the first byte of a value (validated by DOM) at `depth` of pointer `ptr`. Duplicate
+// member names: the first occurrence that holds the rest of the pointer wins (like the walk).
+event_parser_impl::find_status event_parser_impl::find(const char* p, const char* end,
+                                                       std::size_t ptr,
+                                                       std::size_t depth) noexcept {
+    const compiled_rules::pointer& ptr_def = _ptrs[ptr];
+    if (p >= end) return find_status::absent;
+    if (depth == ptr_def.tokens.size()) {
+        capture& c = _caps[ptr];
+        c.found = true;
+        c.start = p;
+        switch (*p) {
+            case '{': c.k = kind::object; return find_status::found;
+            case '[': c.k = kind::array; return find_status::found;
+            case '"': {
+                bool escaped;
+                const char* e = string_end(p, end, escaped);
+                if (escaped) return find_status::slow;  // needs unescaping: the walk does it
+                c.k = kind::string;
+                c.token = std::string_view(p, static_cast<std::size_t>(e - p));
+                c.unescaped = c.token.substr(1, c.token.size() - 2);
+                return find_status::found;
+            }
+            case 't':
+            case 'f': c.k = kind::boolean; break;
+            case 'n': c.k = kind::null; break;
+            default: c.k = kind::number; break;
+        }
+        c.token = std::string_view(p, static_cast<std::size_t>(value_end(p, end) - p));
+        return find_status::found;
+    }
+    if (*p == '{') {
+        const std::string_view want = ptr_def.tokens[depth];
+        p = skip_ws(p + 1, end);
+        if (p >= end || *p == '}') return find_status::absent;
+        while (p < end) {
+            bool escaped;
+            const char* ke = string_end(p, end, escaped);
+            if (escaped) return find_status::slow;  // member name needs unescaping
+            const std::string_view key(p + 1, static_cast<std::size_t>(ke - p - 2));
+            p = skip_ws(ke, end);
+            p = skip_ws(p + 1, end);  // ':'
+            if (key == want) {
+                const find_status st = find(p, end, ptr, depth + 1);
+                if (st != find_status::absent) return st;
+            }
+            p = skip_ws(value_end(p, end), end);
+            if (p >= end || *p != ',') return find_status::absent;
+            p = skip_ws(p + 1, end);
+        }
+        return find_status::absent;
+    }
+    if (*p == '[') {
+        const std::int64_t want = ptr_def.indexes[depth];
+        if (want < 0) return find_status::absent;
+        p = skip_ws(p + 1, end);
+        if (p >= end || *p == ']') return find_status::absent;
+        for (std::int64_t i = 0; p < end; ++i) {
+            if (i == want) return find(p, end, ptr, depth + 1);
+            p = skip_ws(value_end(p, end), end);
+            if (p >= end || *p != ',') return find_status::absent;
+            p = skip_ws(p + 1, end);
+        }
+        return find_status::absent;
+    }
+    return find_status::absent;
+}
+
 event_result event_parser_impl::parse(const char* ev, std::size_t len, std::size_t after,
                                       const compiled_rules& rules, std::int64_t ingest_ms,
                                       parser_stats& stats) noexcept {
@@ -323,26 +437,56 @@ event_result event_parser_impl::parse(const char* ev, std::size_t len, std::size
         buf_cap = len + simdjson::SIMDJSON_PADDING;
         ++stats.scratch_copies;
     }
-    // Pointers into `buf` map back to the payload by offset.
-    auto to_input = [&](const char* p, std::size_t n) {
-        return bytes_view(reinterpret_cast<const std::byte*>(ev + (p - buf)), n);
-    };
-
     _ptrs = rules.pointers();
     const std::size_t nptr = _ptrs.size();
     for (std::size_t i = 0; i < nptr; ++i) _caps[i] = capture{};
     const std::uint32_t all = nptr == 32 ? ~0u : ((1u << nptr) - 1);
 
+    // Fast path: simdjson's DOM parser fully validates the event (stage 1: structure, UTF-8,
+    // raw control characters; stage 2: every string unescaped, every number and literal
+    // checked, nesting, nothing after the root); the pointers are then found by scanning the
+    // validated text. Events DOM cannot decide like the walk does (numbers it cannot represent,
+    // nesting at the limit) or whose pointer path needs unescaping take the on-demand walk.
+    simdjson::dom::element root;
+    const simdjson::error_code derr = _dom.parse(buf, len, false).get(root);
+    bool slow = false;
+    if (derr == simdjson::SUCCESS) {
+        if (root.type() != simdjson::dom::element_type::OBJECT) {
+            r.reason = reject_reason::not_object;
+            return r;
+        }
+        const char* p = buf;
+        while (is_ws(*p)) ++p;
+        for (std::size_t i = 0; i < nptr && !slow; ++i) {
+            slow = find(p, buf + len, i, 0) == find_status::slow;
+        }
+    } else if (derr == simdjson::NUMBER_ERROR ||
+               derr == simdjson::NUMBER_OUT_OF_RANGE || derr == simdjson::DEPTH_ERROR) {
+        slow = true;
+    } else {
+        r.reason = reject_reason::not_json;
+        return r;
+    }
+    if (slow) {
+        for (std::size_t i = 0; i < nptr; ++i) _caps[i] = capture{};
+        od::json_type t;
+        if (!walk_event(buf, len, buf_cap, all, t)) {
+            r.reason = reject_reason::not_json;
+            return r;
+        }
+        if (t != od::json_type::object) {
+            r.reason = reject_reason::not_object;
+            return r;
+        }
+    }
+    return finish(r, ev, buf, len, rules);
+}
+
+bool event_parser_impl::walk_event(const char* buf, std::size_t len, std::size_t buf_cap,
+                                   std::uint32_t all, od::json_type& t) noexcept {
     od::document doc;
-    if (_parser.iterate(buf, len, buf_cap).get(doc) != simdjson::SUCCESS) {
-        r.reason = reject_reason::not_json;
-        return r;
-    }
-    od::json_type t;
-    if (doc.type().get(t) != simdjson::SUCCESS) {
-        r.reason = reject_reason::not_json;
-        return r;
-    }
+    if (_parser.iterate(buf, len, buf_cap).get(doc) != simdjson::SUCCESS) return false;
+    if (doc.type().get(t) != simdjson::SUCCESS) return false;
     bool ok;
     if (t == od::json_type::object) {
         od::object obj;
@@ -377,15 +521,15 @@ event_result event_parser_impl::parse(const char* ev, std::size_t len, std::size
         // Trailing content after the root container.
         ok = doc.current_location().error() == simdjson::OUT_OF_BOUNDS;
     }
-    if (!ok) {
-        r.reason = reject_reason::not_json;
-        return r;
-    }
-    if (t != od::json_type::object) {
-        r.reason = reject_reason::not_object;
-        return r;
-    }
+    return ok;
+}
 
+event_result event_parser_impl::finish(event_result r, const char* ev, const char* buf,
+                                       std::size_t len, const compiled_rules& rules) noexcept {
+    // Pointers into `buf` map back to the payload by offset.
+    auto to_input = [&](const char* p, std::size_t n) {
+        return bytes_view(reinterpret_cast<const std::byte*>(ev + (p - buf)), n);
+    };
     for (const std::int32_t i : rules.required_indexes()) {
         const capture& c = _caps[static_cast<std::size_t>(i)];
         if (!c.found || c.k == kind::null) {

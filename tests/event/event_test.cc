@@ -492,3 +492,69 @@ TEST(event_golden, temp_readings) {
     EXPECT_EQ(accepted, expected_lines);
     EXPECT_EQ(rejected, 1u);
 }
+
+// Pointer lookup on the DOM-validated text must match the full walk's semantics, including the
+// cases that fall back to it (escaped member names / key strings, unrepresentable numbers,
+// nesting at the limit).
+TEST(event_parse, pointer_lookup_edge_cases) {
+    event_parser p;
+    {
+        // Duplicate member: the first occurrence that holds the rest of the pointer wins.
+        auto rules = rules_of({.key_pointer = "/a/b"});
+        auto r = parse(p, R"({"a":{"x":1},"a":{"b":2},"a":{"b":3}})", rules);
+        ASSERT_EQ(r.results.size(), 1u);
+        EXPECT_TRUE(r.results[0].has_key);
+        EXPECT_EQ(str(r.results[0].key), "2");
+    }
+    {
+        // Escaped member name on the path; escaped key string (unescaped into the key buffer).
+        auto rules = rules_of({.key_pointer = "/x~1y", .require_pointers = {"/n"}});
+        auto r = parse(p, "{\"n\":1,\"x\\/y\":\"a\\nb\"}\n{\"n\":[1],\"x/y\":\"plain\"}", rules);
+        ASSERT_EQ(r.results.size(), 2u);
+        EXPECT_EQ(str(r.results[0].key), "a\nb");
+        EXPECT_EQ(str(r.results[1].key), "plain");
+    }
+    {
+        // Array index, containers and numbers as keys (raw text), big numbers (walk only).
+        auto rules = rules_of({.key_pointer = "/a/1"});
+        auto r = parse(p,
+                       "{\"a\":[0, {\"k\": [1, 2]} ,3]}\n{\"a\":[0,-1.50e+3]}\n"
+                       "{\"a\":[0,123456789012345678901234567890]}\n{\"a\":[0]}\n"
+                       "{\"a\":[0,1e400 ]}",
+                       rules);
+        ASSERT_EQ(r.results.size(), 5u);
+        EXPECT_EQ(str(r.results[0].key), "{\"k\": [1, 2]}");
+        EXPECT_EQ(str(r.results[1].key), "-1.50e+3");
+        EXPECT_EQ(str(r.results[2].key), "123456789012345678901234567890");
+        EXPECT_TRUE(r.results[3].accepted());
+        EXPECT_FALSE(r.results[3].has_key);
+        EXPECT_EQ(str(r.results[4].key), "1e400");
+    }
+    {
+        // max_depth + 1 nested containers pass only when the innermost one is empty.
+        const std::string ok = "{\"a\":" + std::string(max_depth, '[') +
+                               std::string(max_depth, ']') + "}";
+        EXPECT_EQ(one(p, ok, plain()), reject_reason::none);
+        const std::string deep = "{\"a\":" + std::string(max_depth, '[') + "1" +
+                                 std::string(max_depth, ']') + "}";
+        EXPECT_EQ(one(p, deep, plain()), reject_reason::not_json);
+        const std::string deeper = "{\"a\":" + std::string(max_depth + 1, '[') +
+                                   std::string(max_depth + 1, ']') + "}";
+        EXPECT_EQ(one(p, deeper, plain()), reject_reason::not_json);
+    }
+    {
+        // Timestamp as integer / fraction / string; malformed content elsewhere rejected.
+        auto rules = rules_of({.timestamp_pointer = "/t"});
+        auto r = parse(p,
+                       "{\"t\":1614600000}\n{\"t\":1614600000123.9}\n"
+                       "{\"t\":\"2021-03-01T12:00:00Z\"}\n{\"t\":1,\"x\":01}\n"
+                       "{\"t\":1,\"x\":\"\\q\"}",
+                       rules);
+        ASSERT_EQ(r.results.size(), 5u);
+        EXPECT_EQ(r.results[0].timestamp_ms, 1614600000000);
+        EXPECT_EQ(r.results[1].timestamp_ms, 1614600000123);
+        EXPECT_EQ(r.results[2].timestamp_ms, 1614600000000);
+        EXPECT_EQ(r.results[3].reason, reject_reason::not_json);
+        EXPECT_EQ(r.results[4].reason, reject_reason::not_json);
+    }
+}

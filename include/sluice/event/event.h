@@ -160,8 +160,8 @@ struct parser_stats {
 
 class event_parser_impl;
 
-// One per core. Owns a simdjson::ondemand::parser sized at construction, a padded scratch buffer
-// and a key buffer. Not copyable; movable.
+// One per core. Owns simdjson DOM + on-demand parsers sized at construction, a padded scratch
+// buffer and a key buffer. Not copyable; movable.
 class event_parser {
 public:
     explicit event_parser(const parser_options& options = {});
