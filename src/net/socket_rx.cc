@@ -15,7 +15,9 @@
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #if SLUICE_HAVE_RECVMSG_MULTISHOT && SLUICE_HAVE_BUF_RING
@@ -277,10 +279,24 @@ public:
         _buf_len = sizeof(io_uring_recvmsg_out) + _name_len + _ctl_len + _payload_max;
         _stride = (_buf_len + padding + cache_line - 1) / cache_line * cache_line;
 
+        _batch_sleep_ns = std::max<std::int64_t>(0, o.batch_sleep_ns);
         io_uring_params p{};
-        p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN;
+        // Deferred task running: completions are produced only when this thread asks (enter
+        // with GETEVENTS), never by waking it per datagram. SINGLE_ISSUER binds the ring to one
+        // task, so it starts disabled and the first receive() (the polling thread) enables it.
+        p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+                  IORING_SETUP_R_DISABLED;
         p.cq_entries = 4096;
         int r = io_uring_queue_init_params(64, &_ring, &p);
+        if (r >= 0) {
+            _deferred = true;
+            _enabled = false;
+        } else {
+            p = io_uring_params{};
+            p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN;
+            p.cq_entries = 4096;
+            r = io_uring_queue_init_params(64, &_ring, &p);
+        }
         if (r < 0) {
             p = io_uring_params{};
             p.flags = IORING_SETUP_CQSIZE;
@@ -334,6 +350,7 @@ public:
             _msg[i].msg_namelen = static_cast<socklen_t>(_name_len);
             _msg[i].msg_controllen = _ctl_len;
         }
+        if (!_enabled) return true;  // armed by the first receive(), on the polling thread
         arm_all();
         r = io_uring_submit(&_ring);
         if (r < 0) {
@@ -353,6 +370,15 @@ public:
     }
 
     std::size_t receive(std::span<datagram> out, std::int64_t wait_ns) noexcept override {
+        if (!_enabled) {
+            // First call, on the polling thread: it becomes the ring's single issuer.
+            // (liburing 2.3 declares io_uring_enable_rings but does not export it.)
+            if (::syscall(__NR_io_uring_register, _ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) < 0) {
+                ++_stats.errors;
+                return 0;
+            }
+            _enabled = true;
+        }
         give_back();
         arm_all();
         if (out.empty()) {
@@ -367,19 +393,42 @@ public:
             // wait_ns while the socket fills (and overflows) under load.
             give_back();
             arm_all();
-            io_uring_cqe* cqe = nullptr;
-            if (wait_ns > 0) {
-                __kernel_timespec ts{wait_ns / 1'000'000'000, wait_ns % 1'000'000'000};
-                ++_stats.wakeups;
-                const unsigned wait_nr = std::min<unsigned>(_wait_batch, static_cast<unsigned>(out.size()));
-                (void)io_uring_submit_and_wait_timeout(&_ring, &cqe, wait_nr, &ts, nullptr);
-            } else {
-                (void)io_uring_submit(&_ring);
+            if (_deferred) {
+                // Collect what arrived since the last call (runs the deferred receives; never
+                // blocks). The kernel bounds the work per call, so while this finds datagrams
+                // the next call collects again right away: no sleep under load.
+                (void)io_uring_submit_and_get_events(&_ring);
+                got = reap(out);
+                if (got == 0 && _active && _batch_sleep_ns > 0 && wait_ns > 0) {
+                    // Traffic is flowing but nothing is queued now: let a batch build up in the
+                    // socket (no wakeups meanwhile), then collect it in one system call.
+                    const std::int64_t ns = std::min(_batch_sleep_ns, wait_ns);
+                    timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+                    ++_stats.batch_sleeps;
+                    (void)::clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
+                    (void)io_uring_submit_and_get_events(&_ring);
+                    got = reap(out);
+                }
             }
-            got = reap(out);
+            if (got == 0) {
+                io_uring_cqe* cqe = nullptr;
+                if (wait_ns > 0) {
+                    __kernel_timespec ts{wait_ns / 1'000'000'000, wait_ns % 1'000'000'000};
+                    ++_stats.wakeups;
+                    // Deferred ring: wake on the first datagram (a waiter is woken per arrival
+                    // anyway); batching comes from the sleep above once traffic flows.
+                    const unsigned wait_nr =
+                        _deferred ? 1u : std::min<unsigned>(_wait_batch, static_cast<unsigned>(out.size()));
+                    (void)io_uring_submit_and_wait_timeout(&_ring, &cqe, wait_nr, &ts, nullptr);
+                } else {
+                    (void)io_uring_submit(&_ring);
+                }
+                got = reap(out);
+            }
         } else if (io_uring_sq_ready(&_ring) > 0) {
             (void)io_uring_submit(&_ring);
         }
+        _active = got > 0;
         return got;
     }
 
@@ -477,6 +526,10 @@ private:
 
     io_uring _ring{};
     unsigned _wait_batch = 1;
+    bool _deferred = false;  // IORING_SETUP_DEFER_TASKRUN (+ SINGLE_ISSUER, enabled on first receive)
+    bool _enabled = true;
+    std::int64_t _batch_sleep_ns = 0;
+    bool _active = false;  // the last receive() returned datagrams (traffic is flowing)
     bool _ring_ok = false;
     bool _br_registered = false;
     io_uring_buf_ring* _br = nullptr;
