@@ -566,6 +566,16 @@ void log_store::impl::writer_main() {
         std::size_t moved = drain_rings(now);
         bool submitted = false;
         std::uint32_t n = part_count.load(std::memory_order_acquire);
+        // Group commit across partitions: once any partition's oldest unsynced batch is due,
+        // every partition with unsynced data flushes in the same round. Their writes and
+        // fdatasyncs go out in one submission and complete together, so the writer wakes once
+        // per interval instead of once per partition (and younger data only gets more durable).
+        bool any_due = false;
+        for (std::uint32_t i = 0; i < n && !any_due; ++i) {
+            const auto& p = *parts[i];
+            any_due = p.first_unsynced_ns != 0 && p.wfd >= 0 &&
+                      now - p.first_unsynced_ns >= opts.flush_interval_us * 1000;
+        }
         for (std::uint32_t i = 0; i < n; ++i) {
             auto& p = *parts[i];
             if (!p.live.load(std::memory_order_relaxed)) continue;
@@ -577,7 +587,7 @@ void log_store::impl::writer_main() {
                 }
                 continue;
             }
-            submitted |= service(p, i, now, stopping);
+            submitted |= service(p, i, now, stopping, any_due);
         }
         std::int64_t wait = (moved > 0 || submitted) ? 0 : idle_wait_ns;
         std::size_t got = st->reap(cqes, wait);
@@ -738,7 +748,8 @@ bool log_store::impl::submit_range(partition& p, std::uint32_t index, std::uint6
     return any;
 }
 
-bool log_store::impl::service(partition& p, std::uint32_t index, std::int64_t now_ns, bool stopping) {
+bool log_store::impl::service(partition& p, std::uint32_t index, std::int64_t now_ns, bool stopping,
+                              bool any_due) {
     errc state = static_cast<errc>(p.state.load(std::memory_order_relaxed));
     if (state == errc::io_error || p.wfd < 0) return false;
     if (state == errc::no_space) {
@@ -752,7 +763,7 @@ bool log_store::impl::service(partition& p, std::uint32_t index, std::int64_t no
     bool submitted = false;
     const std::uint64_t unsynced = p.seg_size - p.seg_synced;
     const bool flush_due =
-        unsynced > 0 && (stopping || p.rolling ||
+        unsynced > 0 && (stopping || p.rolling || any_due ||
                          now_ns - p.first_unsynced_ns >= opts.flush_interval_us * 1000 ||
                          unsynced >= static_cast<std::uint64_t>(opts.flush_bytes));
     const std::uint64_t chunk = std::min<std::uint64_t>(

@@ -192,7 +192,8 @@ struct log_store::impl {
     std::size_t drain_rings(std::int64_t now_ns);
     bool append_one(detail::partition& p, const detail::spsc_byte_ring::entry& e,
                     std::uint32_t appender_id, std::int64_t now_ns, bool& stall);
-    bool service(detail::partition& p, std::uint32_t index, std::int64_t now_ns, bool stopping);
+    bool service(detail::partition& p, std::uint32_t index, std::int64_t now_ns, bool stopping,
+                 bool any_due);
     void on_completion(const io_completion& c, std::int64_t now_ns, bool& advanced);
     bool submit_range(detail::partition& p, std::uint32_t index, std::uint64_t start,
                       std::uint64_t end);
