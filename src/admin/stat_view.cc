@@ -1,4 +1,5 @@
 #include <sluice/admin/stat_view.h>
+#include <sluice/base/json.h>
 
 #include <simdjson.h>
 
@@ -414,23 +415,6 @@ std::string format_seconds(double s) {
 
 namespace {
 
-std::string json_str(std::string_view s) {
-    std::string out = "\"";
-    for (char c : s) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\t': out += "\\t"; break;
-            case '\r': out += "\\r"; break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", c);
-                else out += c;
-        }
-    }
-    return out + "\"";
-}
-
 // JSON number: integers without a fraction, rates with up to 3 decimals, unknown = null.
 std::string jnum(double v) {
     if (!std::isfinite(v)) return "null";
@@ -445,7 +429,7 @@ std::string jreasons(const reason_counts& r) {
     bool first = true;
     for (const auto& [k, v] : r) {
         if (v == 0) continue;
-        out += (first ? "" : ",") + json_str(k) + ":" + jnum(v);
+        out += (first ? "" : ",") + sluice::json_string(k) + ":" + jnum(v);
         first = false;
     }
     return out + "}";
@@ -456,8 +440,8 @@ std::string jreasons(const reason_counts& r) {
 std::string render_stat_json(const stat_view& v) {
     const stat_sample& s = v.cur;
     std::string j = "{";
-    j += fmt::format("\"admin\":{},\"version\":{},\"uptime_s\":{},\"interval_s\":{}", json_str(v.admin),
-                     json_str(s.version), jnum(s.uptime_s), jnum(v.interval_s));
+    j += fmt::format("\"admin\":{},\"version\":{},\"uptime_s\":{},\"interval_s\":{}", sluice::json_string(v.admin),
+                     sluice::json_string(s.version), jnum(s.uptime_s), jnum(v.interval_s));
     j += ",\"cores\":[";
     for (std::size_t i = 0; i < s.cores.size(); ++i) {
         const auto& c = s.cores[i];
@@ -487,7 +471,7 @@ std::string render_stat_json(const stat_view& v) {
             "\"rejected\":{},\"rejected_per_s\":{},\"dropped\":{},\"dropped_per_s\":{},\"in_flight\":{},"
             "\"rejected_by_reason\":{},\"dropped_by_reason\":{},\"bytes_on_disk\":{},\"dlq_high_watermark\":{},"
             "\"partitions\":[",
-            i ? "," : "", json_str(t.name), jnum(t.received), jnum(r.received_s), jnum(t.stored), jnum(r.stored_s),
+            i ? "," : "", sluice::json_string(t.name), jnum(t.received), jnum(r.received_s), jnum(t.stored), jnum(r.stored_s),
             jnum(t.rejected), jnum(r.rejected_s), jnum(t.dropped), jnum(r.dropped_s), jnum(t.in_flight),
             jreasons(t.rejected_by_reason), jreasons(t.dropped_by_reason), disk_known ? jnum(disk) : "null",
             jopt(t.dlq_high_watermark));
@@ -507,12 +491,12 @@ std::string render_stat_json(const stat_view& v) {
         "\"fsync_latency_window\":{}}}",
         jnum(s.log.flushes), jnum(v.log.flushes_s), jnum(s.log.bytes_written), jnum(v.log.bytes_written_s),
         jnum(s.log.io_errors), jnum(s.log.no_space_errors), jsec(v.log.fsync_p50_s), jsec(v.log.fsync_p99_s),
-        v.log.fsync_window.empty() ? "null" : json_str(v.log.fsync_window));
+        v.log.fsync_window.empty() ? "null" : sluice::json_string(v.log.fsync_window));
     j += ",\"groups\":[";
     for (std::size_t i = 0; i < s.groups.size(); ++i) {
         const auto& g = s.groups[i];
         j += fmt::format("{}{{\"group\":{},\"topic\":{},\"partition\":{},\"committed_offset\":{},\"lag\":{}}}",
-                         i ? "," : "", json_str(g.group), json_str(g.topic), g.partition, jopt(g.committed_offset),
+                         i ? "," : "", sluice::json_string(g.group), sluice::json_string(g.topic), g.partition, jopt(g.committed_offset),
                          jopt(g.lag));
     }
     j += "]}\n";

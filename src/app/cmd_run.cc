@@ -39,27 +39,11 @@
 #include <thread>
 #include <vector>
 
+#include <sluice/base/json.h>
+
 namespace sluice::app {
 
 namespace {
-
-std::string json_string(std::string_view s) {
-    std::string out = "\"";
-    for (char c : s) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", c);
-                else out += c;
-        }
-    }
-    out += '"';
-    return out;
-}
 
 void append_counters(std::string& j, const pipeline::topic_counters& c) {
     j += fmt::format("\"received\":{},\"stored\":{},\"rejected\":{},\"dropped\":{},\"in_flight\":{}",

@@ -2,6 +2,8 @@
 
 #include <sluice/log/tools.h>
 
+#include <sluice/base/json.h>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -61,26 +63,6 @@ std::vector<partition_dir> find_partitions(storage& st, const std::string& dir, 
 
 std::string segment_path(const partition_dir& pd, std::int64_t base) {
     return fmt::format("{}/{:020d}.log", pd.path, base);
-}
-
-void json_string(std::string& out, bytes_view b) {
-    out += '"';
-    for (std::byte x : b) {
-        auto c = static_cast<unsigned char>(x);
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
-            default:
-                if (c < 0x20) out += fmt::format("\\u{:04x}", c);
-                else out += static_cast<char>(c);
-        }
-    }
-    out += '"';
 }
 
 }  // namespace
@@ -216,10 +198,10 @@ int dump_data_dir(const dump_options& opts, std::ostream& out, std::ostream& err
                     if (opts.format == dump_format::json) {
                         line += fmt::format("{{\"topic\":\"{}\",\"partition\":{},\"offset\":{},\"timestamp\":{},\"key\":",
                                             pd.topic, pd.partition, r.offset, r.timestamp);
-                        if (r.key) json_string(line, *r.key);
+                        if (r.key) append_json_string(line, as_chars(*r.key));
                         else line += "null";
                         line += ",\"value\":";
-                        if (r.value) json_string(line, *r.value);
+                        if (r.value) append_json_string(line, as_chars(*r.value));
                         else line += "null";
                         line += "}\n";
                     } else {
