@@ -193,6 +193,10 @@ int cmd_run(const run_args& a) {
     so.flush_interval_us = std::int64_t{cfg.flush.interval_ms} * 1000;
     so.flush_bytes = static_cast<std::int64_t>(cfg.flush.bytes);
     so.max_appenders = std::max<std::uint32_t>(64, cores + 8);
+    if (topology) {
+        so.writer_cpu = static_cast<int>(place.writer_cpu);
+        spdlog::info("log writer on cpu {}", place.writer_cpu);
+    }
     auto store = log::log_store::open(so, &err);
     if (!store) {
         std::fprintf(stderr, "sluice run: data_dir %s: %s\n", cfg.data_dir.c_str(), err.c_str());

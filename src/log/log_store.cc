@@ -501,6 +501,13 @@ void log_store::start() {
     m.stop_requested.store(false);
     m.writer = std::thread([&m] {
         pthread_setname_np(pthread_self(), "sluice-writer");
+        if (m.opts.writer_cpu >= 0) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(m.opts.writer_cpu, &set);
+            if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0)
+                spdlog::warn("log: cannot pin the writer to cpu {}", m.opts.writer_cpu);
+        }
         m.writer_main();
     });
 }
