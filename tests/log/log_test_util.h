@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,13 +32,15 @@ inline std::vector<std::byte> make_batch(const std::string& prefix, int first, i
 }
 
 struct read_record {
-    std::int64_t offset;
-    std::int64_t timestamp;
-    std::string key;
-    std::string value;
+    std::int64_t offset = 0;
+    std::int64_t timestamp = 0;
+    std::optional<std::string> key;  // nullopt = null key
+    std::string value;               // empty for a null value
+    std::map<std::string, std::string> headers;
 };
 
-// Reads every record of a partition from `from` to the high watermark, checking each batch.
+// Reads every record of a partition from `from` to the high watermark, checking each batch
+// (CRC and record layout). A problem stops the read and is described in *problem.
 inline std::vector<read_record> read_all(const log_store& s, partition_index p, std::int64_t from = -1,
                                          std::string* problem = nullptr) {
     std::vector<read_record> out;
@@ -62,9 +66,19 @@ inline std::vector<read_record> read_all(const log_store& s, partition_index p, 
             record_view r;
             while (it.next(r) == errc::ok) {
                 if (r.offset < pos) continue;
-                out.push_back({r.offset, r.timestamp,
-                               r.key ? std::string(as_chars(*r.key)) : std::string(),
-                               r.value ? std::string(as_chars(*r.value)) : std::string()});
+                read_record rec;
+                rec.offset = r.offset;
+                rec.timestamp = r.timestamp;
+                if (r.key) rec.key = std::string(as_chars(*r.key));
+                if (r.value) rec.value = std::string(as_chars(*r.value));
+                std::size_t hp = 0;
+                for (std::int32_t i = 0; i < r.headers_count; ++i) {
+                    record_header_view hv;
+                    if (record_iterator::next_header(r.headers, hp, hv) != errc::ok) break;
+                    rec.headers[std::string(hv.key)] =
+                        hv.value ? std::string(as_chars(*hv.value)) : std::string();
+                }
+                out.push_back(std::move(rec));
             }
             at += h.total_bytes();
             pos = h.next_offset();

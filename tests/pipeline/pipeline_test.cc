@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/log/log_test_util.h"
+
 #include <atomic>
 #include <chrono>
 #include <fstream>
@@ -61,55 +63,13 @@ log::store_options mem_options(std::shared_ptr<log::memory_storage> st, std::siz
     return o;
 }
 
-struct record {
-    std::int64_t offset = 0;
-    std::int64_t timestamp = 0;
-    std::optional<std::string> key;
-    std::string value;
-    std::map<std::string, std::string> headers;
-};
+using record = log::testing::read_record;
 
+// Every record of a partition, each batch checked (log::testing::read_all).
 std::vector<record> read_partition(const log::log_store& s, partition_index p) {
-    std::vector<record> out;
-    std::vector<std::byte> buf(1 << 20);
-    std::int64_t pos = s.log_start_offset(p);
-    const std::int64_t hwm = s.high_watermark(p);
-    for (int guard = 0; pos < hwm && guard < 100000; ++guard) {
-        auto n = s.read(p, pos, buf);
-        if (!n || *n == 0) {
-            ADD_FAILURE() << "read failed at " << pos;
-            break;
-        }
-        std::size_t at = 0;
-        while (at < *n) {
-            log::batch_header h;
-            bytes_view rest(buf.data() + at, *n - at);
-            if (log::validate_batch(rest, &h) != errc::ok) {
-                ADD_FAILURE() << "invalid batch";
-                return out;
-            }
-            log::record_iterator it(rest.first(h.total_bytes()));
-            log::record_view r;
-            while (it.next(r) == errc::ok) {
-                if (r.offset < pos) continue;
-                record rec;
-                rec.offset = r.offset;
-                rec.timestamp = r.timestamp;
-                if (r.key) rec.key = std::string(as_chars(*r.key));
-                if (r.value) rec.value = std::string(as_chars(*r.value));
-                std::size_t hp = 0;
-                for (std::int32_t i = 0; i < r.headers_count; ++i) {
-                    log::record_header_view hv;
-                    if (log::record_iterator::next_header(r.headers, hp, hv) != errc::ok) break;
-                    rec.headers[std::string(hv.key)] =
-                        hv.value ? std::string(as_chars(*hv.value)) : std::string();
-                }
-                out.push_back(std::move(rec));
-            }
-            at += h.total_bytes();
-            pos = h.next_offset();
-        }
-    }
+    std::string problem;
+    auto out = log::testing::read_all(s, p, -1, &problem);
+    if (!problem.empty()) ADD_FAILURE() << problem;
     return out;
 }
 
