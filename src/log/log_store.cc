@@ -41,7 +41,6 @@ constexpr const char* recovery_point_file = "recovery-point";
 std::uint64_t align_down(std::uint64_t v, std::uint64_t a) { return v / a * a; }
 std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) / a * a; }
 
-std::string segment_name(std::int64_t base) { return fmt::format("{:020d}", base); }
 
 bool parse_i64(std::string_view s, std::int64_t& out) {
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
@@ -228,9 +227,8 @@ errc log_store::impl::open_partition(partition& p, bool clean, std::string* erro
     }
     std::vector<std::int64_t> bases;
     for (auto& n : *names) {
-        if (n.size() == 24 && n.ends_with(".log")) {
-            std::int64_t b;
-            if (parse_i64(std::string_view(n).substr(0, 20), b)) bases.push_back(b);
+        if (auto b = parse_segment_log_name(n)) {
+            bases.push_back(*b);
         } else if (n.ends_with(".index") || n.ends_with(".timeindex")) {
             (void)st->remove(p.dir + "/" + n);  // rebuilt, never trusted
         }
@@ -245,7 +243,7 @@ errc log_store::impl::open_partition(partition& p, bool clean, std::string* erro
     bool torn = false;
     std::int64_t expected = -1;
     for (std::size_t i = 0; i < bases.size(); ++i) {
-        std::string base_path = fmt::format("{}/{}", p.dir, segment_name(bases[i]));
+        std::string base_path = fmt::format("{}/{}", p.dir, segment_base_name(bases[i]));
         if (torn || (expected >= 0 && bases[i] != expected)) {
             // Everything after a torn or discontinuous segment goes (as Kafka's LogLoader does).
             spdlog::warn("recovery: {}: removing segment {} after torn data", p.dir, bases[i]);
@@ -361,7 +359,7 @@ errc log_store::impl::create_segment(partition& p, std::int64_t base, std::strin
     s->st = st;
     s->base_offset = base;
     s->next_offset = base;
-    s->path_base = fmt::format("{}/{}", p.dir, segment_name(base));
+    s->path_base = fmt::format("{}/{}", p.dir, segment_base_name(base));
     s->created_ms = wall_ms();
     auto wfd = st->open(s->log_path(), open_mode::direct_rw);
     if (!wfd) {

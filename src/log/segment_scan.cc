@@ -1,6 +1,9 @@
 #include <sluice/log/segment_scan.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <charconv>
 #include <vector>
 
 namespace sluice::log {
@@ -12,6 +15,18 @@ bool all_zero(bytes_view b) {
     return std::all_of(b.begin(), b.end(), [](std::byte x) { return x == std::byte{0}; });
 }
 }  // namespace
+
+std::string segment_base_name(std::int64_t base_offset) {
+    return fmt::format("{:020d}", base_offset);
+}
+
+std::optional<std::int64_t> parse_segment_log_name(std::string_view name) noexcept {
+    if (name.size() != 24 || !name.ends_with(".log")) return std::nullopt;
+    std::int64_t base = 0;
+    auto [p, ec] = std::from_chars(name.data(), name.data() + 20, base);
+    if (ec != std::errc() || p != name.data() + 20 || base < 0) return std::nullopt;
+    return base;
+}
 
 scan_result scan_segment(storage& st, int fd, const scan_options& opts, const batch_visitor& visit) {
     scan_result r;

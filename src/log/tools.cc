@@ -46,10 +46,7 @@ std::vector<partition_dir> find_partitions(storage& st, const std::string& dir, 
         if (!files) continue;
         partition_dir pd{n.substr(0, dash), part, dir + "/" + n, {}};
         for (auto& f : *files) {
-            if (f.size() != 24 || !f.ends_with(".log")) continue;
-            std::int64_t base;
-            auto [q, ec2] = std::from_chars(f.data(), f.data() + 20, base);
-            if (ec2 == std::errc() && q == f.data() + 20) pd.segments.push_back(base);
+            if (auto base = parse_segment_log_name(f)) pd.segments.push_back(*base);
         }
         if (pd.segments.empty()) continue;
         std::sort(pd.segments.begin(), pd.segments.end());
@@ -62,7 +59,7 @@ std::vector<partition_dir> find_partitions(storage& st, const std::string& dir, 
 }
 
 std::string segment_path(const partition_dir& pd, std::int64_t base) {
-    return fmt::format("{}/{:020d}.log", pd.path, base);
+    return pd.path + "/" + segment_base_name(base) + ".log";
 }
 
 }  // namespace

@@ -3,12 +3,21 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
 
 #include <sluice/base/errc.h>
 #include <sluice/log/record_batch.h>
 #include <sluice/log/storage.h>
 
 namespace sluice::log {
+
+// Segment files are named by their base offset, zero-padded to 20 digits (as Kafka does):
+// "00000000000000000042" (+ ".log", ".index", ".timeindex").
+[[nodiscard]] std::string segment_base_name(std::int64_t base_offset);
+// The base offset of a "<20 digits>.log" file name, or nullopt for any other name.
+[[nodiscard]] std::optional<std::int64_t> parse_segment_log_name(std::string_view name) noexcept;
 
 struct scan_result {
     std::uint64_t valid_bytes = 0;   // length of the valid prefix
