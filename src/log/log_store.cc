@@ -30,7 +30,11 @@ using detail::segment;
 namespace {
 
 constexpr std::uint64_t fsync_slot = 0xff;  // user_data low byte: write slot, or this
-constexpr std::int64_t idle_wait_ns = 200'000;
+// The writer sleeps until the next flush deadline or an I/O completion, at most this long, when
+// it finds nothing to move: producers never wake it (no syscall on their path), so this bounds
+// how long a batch can sit in a ring before it is copied and written eagerly. The flush deadline
+// itself runs from the producer's push (ring entry time), so the sleep does not delay durability.
+constexpr std::int64_t idle_wait_max_ns = 1'000'000;
 constexpr std::int64_t retry_interval_ns = 100'000'000;
 constexpr std::int64_t stop_timeout_ns = 10'000'000'000;
 constexpr std::size_t drain_per_appender = 256;
@@ -88,7 +92,7 @@ errc appender::try_append(partition_index partition, bytes_view batch, std::uint
         a.full.store(++a.full_local, std::memory_order_relaxed);
         return errc::full;
     }
-    if (!a.ring.try_push(partition.value(), token, batch)) {
+    if (!a.ring.try_push(partition.value(), token, batch, mono_ns())) {
         a.full.store(++a.full_local, std::memory_order_relaxed);
         return errc::full;
     }
@@ -576,11 +580,7 @@ void log_store::impl::writer_main() {
         // fdatasyncs go out in one submission and complete together, so the writer wakes once
         // per interval instead of once per partition (and younger data only gets more durable).
         bool any_due = false;
-        for (std::uint32_t i = 0; i < n && !any_due; ++i) {
-            const auto& p = *parts[i];
-            any_due = p.first_unsynced_ns != 0 && p.wfd >= 0 &&
-                      now - p.first_unsynced_ns >= opts.flush_interval_us * 1000;
-        }
+        for (std::uint32_t i = 0; i < n && !any_due; ++i) any_due = flush_deadline_passed(*parts[i], now);
         for (std::uint32_t i = 0; i < n; ++i) {
             auto& p = *parts[i];
             if (!p.live.load(std::memory_order_relaxed)) continue;
@@ -594,7 +594,7 @@ void log_store::impl::writer_main() {
             }
             submitted |= service(p, i, now, stopping, any_due);
         }
-        std::int64_t wait = (moved > 0 || submitted) ? 0 : idle_wait_ns;
+        std::int64_t wait = (moved > 0 || submitted) ? 0 : idle_wait(now, stopping);
         std::size_t got = st->reap(cqes, wait);
         bool advanced = false;
         now = mono_ns();
@@ -616,6 +616,34 @@ void log_store::impl::writer_main() {
             }
         }
     }
+}
+
+// Group commit aims at durability flush_interval after the oldest unsynced push: the round
+// starts early by the recent fdatasync time (an EWMA, at most half the interval), so the interval
+// is the delay data waits, not the delay before its fdatasync even begins. The store still syncs
+// at least once per interval ("at least this often"), only earlier.
+std::int64_t log_store::impl::flush_lead_ns() const noexcept {
+    return std::clamp<std::int64_t>(fsync_ewma_ns, 0, opts.flush_interval_us * 1000 / 2);
+}
+
+bool log_store::impl::flush_deadline_passed(const partition& p, std::int64_t now_ns) const noexcept {
+    return p.first_unsynced_ns != 0 && p.wfd >= 0 &&
+           now_ns - p.first_unsynced_ns >= opts.flush_interval_us * 1000 - flush_lead_ns();
+}
+
+std::int64_t log_store::impl::idle_wait(std::int64_t now_ns, bool stopping) const noexcept {
+    if (stopping) return 100'000;
+    std::int64_t wait = idle_wait_max_ns;
+    const std::int64_t due_after = opts.flush_interval_us * 1000 - flush_lead_ns();
+    const std::uint32_t n = part_count.load(std::memory_order_acquire);
+    for (std::uint32_t i = 0; i < n; ++i) {
+        const auto& p = *parts[i];
+        if (p.first_unsynced_ns == 0 || p.wfd < 0) continue;
+        // A due partition that could not flush yet (writes or an fdatasync in flight) is woken
+        // by their completions; the floor keeps a retry from spinning.
+        wait = std::min(wait, std::max<std::int64_t>(p.first_unsynced_ns + due_after - now_ns, 20'000));
+    }
+    return wait;
 }
 
 bool log_store::impl::all_drained() {
@@ -724,8 +752,10 @@ bool log_store::impl::append_one(partition& p, const detail::spsc_byte_ring::ent
     }
     p.seg_size = pos + n;
     p.next_offset = base + h->last_offset_delta + 1;
-    p.pending.push_back({p.seg_size, now_ns, base, p.next_offset, appender_id, e.token});
-    if (p.first_unsynced_ns == 0) p.first_unsynced_ns = now_ns;
+    // The flush deadline runs from the producer's push, not from when the writer got to it.
+    const std::int64_t pushed_ns = std::min(e.enqueued_ns, now_ns);
+    p.pending.push_back({p.seg_size, pushed_ns, base, p.next_offset, appender_id, e.token});
+    if (p.first_unsynced_ns == 0) p.first_unsynced_ns = pushed_ns;
     p.batches_appended.fetch_add(1, std::memory_order_relaxed);
     p.records_appended.fetch_add(static_cast<std::uint64_t>(h->records_count),
                                  std::memory_order_relaxed);
@@ -769,7 +799,7 @@ bool log_store::impl::service(partition& p, std::uint32_t index, std::int64_t no
     const std::uint64_t unsynced = p.seg_size - p.seg_synced;
     const bool flush_due =
         unsynced > 0 && (stopping || p.rolling || any_due ||
-                         now_ns - p.first_unsynced_ns >= opts.flush_interval_us * 1000 ||
+                         flush_deadline_passed(p, now_ns) ||
                          unsynced >= static_cast<std::uint64_t>(opts.flush_bytes));
     const std::uint64_t chunk = std::min<std::uint64_t>(
         align_down(p.wbuf_cap / 4, align),
@@ -894,6 +924,7 @@ void log_store::impl::on_completion(const io_completion& c, std::int64_t now_ns,
     while (b + 1 < fsync_buckets && (std::int64_t{1} << (b + 1)) <= lat) ++b;
     fsync_hist[b].fetch_add(1, std::memory_order_relaxed);
     fsync_ns_sum.fetch_add(static_cast<std::uint64_t>(lat), std::memory_order_relaxed);
+    fsync_ewma_ns += (lat - fsync_ewma_ns) / 8;
     p.seg_synced = std::max(p.seg_synced, p.fsync_target);
     const std::size_t before = p.pending.size();
     publish(p, now_ns);

@@ -60,7 +60,7 @@ struct segment {
 
 struct pending_batch {
     std::uint64_t end_pos;       // segment byte position after this batch
-    std::int64_t appended_ns;    // when the writer took it from the ring
+    std::int64_t appended_ns;    // when the producer pushed it into its ring
     std::int64_t base_offset;
     std::int64_t next_offset;
     std::uint32_t appender;
@@ -186,6 +186,7 @@ struct log_store::impl {
     static constexpr int fsync_buckets = 40;
     std::atomic<std::uint64_t> fsync_hist[fsync_buckets] = {};
     std::atomic<std::uint64_t> fsync_ns_sum{0};
+    std::int64_t fsync_ewma_ns = 0;  // writer only: recent fdatasync latency (1/8 EWMA)
 
     // Writer-thread helpers (log_store.cc).
     void writer_main();
@@ -203,6 +204,9 @@ struct log_store::impl {
     void mark_durable(std::uint32_t appender);
     bool finish_roll(detail::partition& p);
     bool all_drained();
+    [[nodiscard]] std::int64_t flush_lead_ns() const noexcept;
+    [[nodiscard]] bool flush_deadline_passed(const detail::partition& p, std::int64_t now_ns) const noexcept;
+    [[nodiscard]] std::int64_t idle_wait(std::int64_t now_ns, bool stopping) const noexcept;
     void finalize_partition(detail::partition& p);
     void retention(std::int64_t now_ms);
     void notify_listeners();

@@ -18,7 +18,8 @@ namespace sluice::log::detail {
 inline constexpr std::size_t cache_line = 64;
 
 // Byte ring of variable-size entries. Each entry: 32-byte header {u32 bytes (header + payload,
-// padded to 32, so a wrap marker always fits before the end), u32 partition, u32 payload bytes, u32 unused, u64 token, u64 unused} then the payload. An entry never wraps: when it does
+// padded to 32, so a wrap marker always fits before the end), u32 partition, u32 payload bytes,
+// u32 unused, u64 token, i64 enqueue time (mono ns)} then the payload. An entry never wraps: when it does
 // not fit before the end, the producer writes a wrap marker and continues at the start.
 class spsc_byte_ring {
 public:
@@ -28,6 +29,7 @@ public:
     struct entry {
         std::uint32_t partition;
         std::uint64_t token;
+        std::int64_t enqueued_ns;  // the producer's clock when it pushed the entry
         bytes_view payload;
     };
 
@@ -48,8 +50,8 @@ public:
     [[nodiscard]] std::size_t max_payload() const noexcept { return _cap / 2 - header_bytes; }
 
     // Producer side.
-    [[nodiscard]] bool try_push(std::uint32_t partition, std::uint64_t token,
-                                bytes_view payload) noexcept {
+    [[nodiscard]] bool try_push(std::uint32_t partition, std::uint64_t token, bytes_view payload,
+                                std::int64_t enqueued_ns) noexcept {
         const std::size_t need = (header_bytes + payload.size() + 31) & ~std::size_t{31};
         std::uint64_t tail = _prod.tail;
         const std::size_t idx = tail & _mask;
@@ -61,12 +63,12 @@ public:
             if (tail + total - _prod.cached_head > _cap) return false;
         }
         if (need > contiguous) {
-            write_header(idx, static_cast<std::uint32_t>(contiguous), wrap_marker, 0, 0);
+            write_header(idx, static_cast<std::uint32_t>(contiguous), wrap_marker, 0, 0, 0);
             tail += contiguous;
         }
         const std::size_t at = tail & _mask;
         write_header(at, static_cast<std::uint32_t>(need), partition,
-                     static_cast<std::uint32_t>(payload.size()), token);
+                     static_cast<std::uint32_t>(payload.size()), token, enqueued_ns);
         std::memcpy(_buf + at + header_bytes, payload.data(), payload.size());
         tail += need;
         _prod.tail = tail;
@@ -87,10 +89,12 @@ public:
             const std::size_t idx = head & _mask;
             std::uint32_t bytes, partition, payload_bytes;
             std::uint64_t token;
+            std::int64_t enqueued_ns;
             std::memcpy(&bytes, _buf + idx, 4);
             std::memcpy(&partition, _buf + idx + 4, 4);
             std::memcpy(&payload_bytes, _buf + idx + 8, 4);
             std::memcpy(&token, _buf + idx + 16, 8);
+            std::memcpy(&enqueued_ns, _buf + idx + 24, 8);
             if (partition == wrap_marker) {
                 _cons.head = head + bytes;
                 _head.store(_cons.head, std::memory_order_release);
@@ -99,6 +103,7 @@ public:
             _cons.current = bytes;
             out.partition = partition;
             out.token = token;
+            out.enqueued_ns = enqueued_ns;
             out.payload = bytes_view(_buf + idx + header_bytes, payload_bytes);
             return true;
         }
@@ -114,13 +119,15 @@ public:
 
 private:
     void write_header(std::size_t idx, std::uint32_t bytes, std::uint32_t partition,
-                      std::uint32_t payload_bytes, std::uint64_t token) noexcept {
+                      std::uint32_t payload_bytes, std::uint64_t token,
+                      std::int64_t enqueued_ns) noexcept {
         const std::uint32_t unused = 0;
         std::memcpy(_buf + idx, &bytes, 4);
         std::memcpy(_buf + idx + 4, &partition, 4);
         std::memcpy(_buf + idx + 8, &payload_bytes, 4);
         std::memcpy(_buf + idx + 12, &unused, 4);
         std::memcpy(_buf + idx + 16, &token, 8);
+        std::memcpy(_buf + idx + 24, &enqueued_ns, 8);
     }
 
     std::byte* _buf = nullptr;
