@@ -61,6 +61,7 @@ public:
     bool exists(const std::string& p) override { return _m.exists(p); }
     errc remove(const std::string& p) override { return _m.remove(p); }
     errc remove_all(const std::string& p) override { return _m.remove_all(p); }
+    errc rename(const std::string& f, const std::string& t) override { return _m.rename(f, t); }
     errc write_atomic(const std::string& p, bytes_view d) override { return _m.write_atomic(p, d); }
     result<std::string> read_all(const std::string& p) override { return _m.read_all(p); }
     result<int> open(const std::string& p, log::open_mode m) override { return _m.open(p, m); }

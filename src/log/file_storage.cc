@@ -75,6 +75,18 @@ public:
         return ec ? errno_to_errc(ec.value()) : errc::ok;
     }
 
+    errc rename(const std::string& from, const std::string& to) override {
+        if (::rename(from.c_str(), to.c_str()) != 0) return errno_to_errc(errno);
+        // Make the new name durable: fsync the parent directory.
+        const std::string parent = std::filesystem::path(to).parent_path().string();
+        int dfd = ::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0) return errno_to_errc(errno);
+        const int rc = ::fsync(dfd);
+        const int err = errno;
+        ::close(dfd);
+        return rc == 0 ? errc::ok : errno_to_errc(err);
+    }
+
     errc write_atomic(const std::string& path, bytes_view data) override {
         std::string tmp = path + ".tmp";
         int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -41,6 +41,7 @@ constexpr std::size_t drain_per_appender = 256;
 constexpr const char* registry_file = "topics";
 constexpr const char* clean_marker = ".clean_shutdown";
 constexpr const char* recovery_point_file = "recovery-point";
+constexpr std::string_view delete_suffix = "-delete";
 
 std::uint64_t align_down(std::uint64_t v, std::uint64_t a) { return v / a * a; }
 std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) / a * a; }
@@ -152,6 +153,12 @@ std::unique_ptr<log_store> log_store::open(const store_options& options, std::st
     const std::string& dir = options.data_dir;
     if (m->st->make_dirs(dir) != errc::ok) return fail(fmt::format("data_dir {}: cannot create", dir));
     m->clean_start = m->st->exists(dir + "/" + clean_marker);
+    // Partition trees renamed by a deletion that had not finished when the process stopped.
+    if (auto names = m->st->list(dir)) {
+        for (auto& n : *names)
+            if (n.size() > delete_suffix.size() && n.ends_with(delete_suffix))
+                (void)m->st->remove_all(dir + "/" + n);
+    }
 
     // Registry: one line per topic: name partitions retention_bytes retention_ms segment_bytes
     // segment_ms.
@@ -436,11 +443,25 @@ errc log_store::delete_topic(std::string_view name) {
     if (it == m.topic_list.end()) return errc::not_found;
     topic_info t = *it;
     m.topic_list.erase(it);
-    errc e = m.save_registry();
+    // Each partition directory is first renamed to `<topic>-<n>.<id>-delete` (as Kafka does), so
+    // a topic created again under the same name starts empty even while the writer is still
+    // letting go of the old files; the renamed trees are removed by the writer (or at the next
+    // open). Renaming before the registry is saved: a crash in between brings the topic back
+    // empty rather than leaving its old data under a name a new topic would pick up.
+    const std::int64_t id = mono_ns();  // unique within this run; leftovers go at open
     for (std::int32_t i = 0; i < t.partitions; ++i) {
         auto& p = *m.parts[t.first.value() + static_cast<std::uint32_t>(i)];
+        p.trash_dir = fmt::format("{}.{}{}", p.dir, id, delete_suffix);
+        const errc r = m.st->rename(p.dir, p.trash_dir);
+        if (r != errc::ok) {
+            if (r != errc::not_found)
+                spdlog::error("log: delete {}: cannot rename {}: {}", name, p.dir, to_string(r));
+            p.trash_dir = p.dir;
+        }
+        // Publishes trash_dir with the flag; pairs with the writer's acquire load of deleted.
         p.deleted.store(true, std::memory_order_release);
     }
+    errc e = m.save_registry();
     // Files are removed by the writer once it has let go of them (or here when it is stopped).
     if (!m.running.load(std::memory_order_acquire)) {
         for (std::int32_t i = 0; i < t.partitions; ++i) {
@@ -449,7 +470,7 @@ errc log_store::delete_topic(std::string_view name) {
                 m.st->close(p.wfd);
                 p.wfd = -1;
             }
-            (void)m.st->remove_all(p.dir);
+            (void)m.st->remove_all(p.trash_dir);
         }
     }
     return e;
@@ -527,7 +548,7 @@ void log_store::stop() {
         auto& p = *m.parts[i];
         if (p.deleted.load()) {
             if (p.wfd >= 0) m.st->close(p.wfd), p.wfd = -1;
-            (void)m.st->remove_all(p.dir);
+            (void)m.st->remove_all(p.trash_dir);
             continue;
         }
         m.finalize_partition(p);
@@ -588,7 +609,7 @@ void log_store::impl::writer_main() {
                 if (p.wfd >= 0 && p.writes_n == 0 && !p.fsync_in_flight) {
                     st->close(p.wfd);
                     p.wfd = -1;
-                    (void)st->remove_all(p.dir);
+                    (void)st->remove_all(p.trash_dir);
                 }
                 continue;
             }

@@ -79,6 +79,7 @@ struct alignas(cache_line) partition {
     std::string topic;
     std::int32_t number = 0;
     std::string dir;
+    std::string trash_dir;  // where a deletion moved dir (set before `deleted` is published)
     topic_spec spec;
 
     mutable std::mutex mu;  // guards segments and the segment fields marked above

@@ -199,6 +199,50 @@ TEST(log_store, rolls_segments_and_enforces_retention) {
     EXPECT_EQ(reopened->log_start_offset(p), start);
 }
 
+TEST(log_store, deleted_topic_created_again_starts_empty) {
+    auto mem = std::make_shared<memory_storage>();
+    auto o = mem_options(mem);
+    {
+        auto s = must_open(o);
+        ASSERT_EQ(s->create_topic(topic("t", 2)), errc::ok);
+        s->start();
+        auto a = s->make_appender();
+        ASSERT_TRUE(a);
+        auto p0 = *s->find_partition("t", 0);
+        for (int i = 0; i < 20; ++i) ASSERT_EQ(a->try_append(p0, make_batch("old", i * 5, 5)), errc::ok);
+        ASSERT_TRUE(wait_for([&] { return s->high_watermark(p0) == 100; }));
+        // Delete while the writer runs and create the same name at once: the old files must
+        // not be picked up by the new topic, nor removed from under it.
+        ASSERT_EQ(s->delete_topic("t"), errc::ok);
+        EXPECT_FALSE(s->find_partition("t", 0));
+        ASSERT_EQ(s->create_topic(topic("t", 2)), errc::ok);
+        auto n0 = *s->find_partition("t", 0);
+        EXPECT_EQ(s->high_watermark(n0), 0);
+        for (int i = 0; i < 3; ++i) ASSERT_EQ(a->try_append(n0, make_batch("new", i * 2, 2)), errc::ok);
+        ASSERT_TRUE(wait_for([&] { return s->high_watermark(n0) == 6; }));
+        // The writer removes the renamed trees of the deleted partitions.
+        ASSERT_TRUE(wait_for([&] {
+            for (auto& f : mem->files())
+                if (f.find("-delete") != std::string::npos) return false;
+            return true;
+        }));
+        s->stop();
+    }
+    // A tree renamed by a deletion that did not finish before the stop is removed at open.
+    ASSERT_EQ(mem->make_dirs("/data/t-1.77-delete"), errc::ok);
+    mem->set_contents("/data/t-1.77-delete/00000000000000000000.log", "junk");
+    auto s = must_open(o);
+    for (auto& f : mem->files()) EXPECT_EQ(f.find("-delete"), std::string::npos) << f;
+    auto n0 = *s->find_partition("t", 0);
+    auto recs = read_all(*s, n0);
+    ASSERT_EQ(recs.size(), 6u);
+    for (int i = 0; i < 6; ++i) {
+        EXPECT_EQ(recs[i].offset, i);
+        EXPECT_EQ(recs[i].value, "new" + std::to_string(i));
+    }
+    EXPECT_EQ(s->high_watermark(*s->find_partition("t", 1)), 0);
+}
+
 TEST(log_store, read_reports_too_large_and_needed_size) {
     auto mem = std::make_shared<memory_storage>();
     auto s = must_open(mem_options(mem));

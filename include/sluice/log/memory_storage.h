@@ -46,6 +46,7 @@ public:
     bool exists(const std::string& path) override;
     errc remove(const std::string& path) override;
     errc remove_all(const std::string& path) override;
+    errc rename(const std::string& from, const std::string& to) override;
     errc write_atomic(const std::string& path, bytes_view data) override;
     result<std::string> read_all(const std::string& path) override;
     result<int> open(const std::string& path, open_mode mode) override;

@@ -42,6 +42,8 @@ public:
     [[nodiscard]] virtual bool exists(const std::string& path) = 0;
     [[nodiscard]] virtual errc remove(const std::string& path) = 0;      // a file
     [[nodiscard]] virtual errc remove_all(const std::string& path) = 0;  // a tree
+    // Renames a file or a whole tree (open files stay open and usable); `to` must not exist.
+    [[nodiscard]] virtual errc rename(const std::string& from, const std::string& to) = 0;
     // Write a small file atomically and durably (temp file, fsync, rename, fsync dir).
     [[nodiscard]] virtual errc write_atomic(const std::string& path, bytes_view data) = 0;
     [[nodiscard]] virtual result<std::string> read_all(const std::string& path) = 0;
