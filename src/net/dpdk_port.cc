@@ -15,8 +15,11 @@
 #include <rte_pause.h>
 #include <rte_prefetch.h>
 
+#include <dirent.h>
+#include <linux/if_packet.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
@@ -57,6 +60,40 @@ bool has_core_list(const std::vector<std::string>& args) {
 
 std::string rte_error(int e) { return rte_strerror(e < 0 ? -e : e); }
 
+// net_af_packet (DPDK 22.11) never reads its sockets' PACKET_STATISTICS, so frames the kernel
+// dropped because the AF_PACKET ring was full appear in no ethdev counter. The PMD's sockets are
+// the only AF_PACKET sockets of this process: find them by their domain, read their drop counts
+// here (reading clears them; the PMD never reads them, so nothing else is disturbed).
+std::vector<int> find_packet_sockets() {
+    std::vector<int> fds;
+    DIR* d = opendir("/proc/self/fd");
+    if (d == nullptr) return fds;
+    const int own = dirfd(d);
+    while (const dirent* e = readdir(d)) {
+        char* end = nullptr;
+        const long fd = std::strtol(e->d_name, &end, 10);
+        if (end == e->d_name || *end != '\0' || fd == own) continue;
+        int domain = 0;
+        socklen_t len = sizeof domain;
+        if (getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 &&
+            domain == AF_PACKET)
+            fds.push_back(static_cast<int>(fd));
+    }
+    closedir(d);
+    return fds;
+}
+
+// Kernel ring drops since the last call, summed over `fds`.
+std::uint64_t take_packet_ring_drops(const std::vector<int>& fds) noexcept {
+    std::uint64_t drops = 0;
+    for (const int fd : fds) {
+        tpacket_stats st{};
+        socklen_t len = sizeof st;
+        if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) drops += st.tp_drops;
+    }
+    return drops;
+}
+
 }  // namespace
 
 struct queue_counters {
@@ -83,6 +120,8 @@ struct dpdk_port::impl {
     std::atomic<bool> stop{false};
     std::atomic<unsigned> running{0};
     decode_options decode;
+    std::vector<int> packet_sockets;  // net_af_packet's sockets (ring drops), else empty
+    std::uint64_t ring_drops = 0;     // queue 0's thread only: their drops so far
 };
 
 dpdk_port::dpdk_port(std::unique_ptr<impl> p) noexcept : _impl(std::move(p)) {}
@@ -262,6 +301,10 @@ std::unique_ptr<dpdk_port> dpdk_port::open(const dpdk_port_options& o, std::stri
     s.port_started = true;
     if (pr.promiscuous) (void)rte_eth_promiscuous_enable(pid);
     rte_eth_stats_reset(pid);
+    if (s.info.driver.find("af_packet") != std::string::npos) {
+        s.packet_sockets = find_packet_sockets();
+        (void)take_packet_ring_drops(s.packet_sockets);  // from the start, like the ethdev stats
+    }
     rte_ether_addr mac{};
     if (rte_eth_macaddr_get(pid, &mac) == 0)
         std::memcpy(s.info.mac.bytes.data(), mac.addr_bytes, 6);
@@ -346,7 +389,7 @@ bool dpdk_port::run_queue(unsigned q, pipeline::pipeline& p,
     const decode_options dopt = s.decode;
     const std::int64_t stats_interval_ns =
         std::int64_t{s.options.profile.stats_interval_ms} * 1'000'000;
-    std::uint64_t nic_seen = 0;  // imissed + rx_nombuf + ierrors already reported (queue 0)
+    std::uint64_t nic_seen = 0;  // imissed + rx_nombuf + ierrors + ring drops already reported (queue 0)
 
     rte_mbuf* pkts[dpdk_burst_max];
     datagram dgs[dpdk_burst_max];
@@ -356,7 +399,8 @@ bool dpdk_port::run_queue(unsigned q, pipeline::pipeline& p,
     auto fold_device_counters = [&] {
         rte_eth_stats st{};
         if (rte_eth_stats_get(pid, &st) != 0) return;
-        const std::uint64_t now_total = st.imissed + st.rx_nombuf + st.ierrors;
+        s.ring_drops += take_packet_ring_drops(s.packet_sockets);
+        const std::uint64_t now_total = st.imissed + st.rx_nombuf + st.ierrors + s.ring_drops;
         if (now_total > nic_seen) {
             const std::uint64_t delta = now_total - nic_seen;
             p.count_drops(0, pipeline::drop_reason::nic_missed, delta);

@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <signal.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -115,8 +116,15 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     if (!ready.empty()) std::ofstream(ready) << "ready\n";
 
-    timespec ts{max_seconds, 0};
-    (void)sigtimedwait(&sigs, nullptr, &ts);
+    // sigtimedwait fails with EINTR after a SIGSTOP/SIGCONT pair (tests freeze this process to
+    // overflow the receive ring): wait again for the rest of the time.
+    const std::int64_t until_ns = mono_ns() + std::int64_t{max_seconds} * 1'000'000'000;
+    for (;;) {
+        const std::int64_t left_ns = until_ns - mono_ns();
+        if (left_ns <= 0) break;
+        timespec ts{left_ns / 1'000'000'000, left_ns % 1'000'000'000};
+        if (sigtimedwait(&sigs, nullptr, &ts) >= 0 || errno != EINTR) break;
+    }
     port->request_stop();
     rx.join();
     const auto q = port->queue_stats(0);

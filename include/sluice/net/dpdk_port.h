@@ -18,7 +18,9 @@
 // datagram is reported to the pipeline as one dropped event (drop_reason::bad_frame) for the
 // topic of its UDP destination port when the frame shows one, else the "_unrouted" pseudo topic.
 // Queue 0 polls the device counters about once a second and reports the deltas of imissed,
-// rx_nombuf and ierrors as drop_reason::nic_missed on "_unrouted".
+// rx_nombuf and ierrors as drop_reason::nic_missed on "_unrouted"; with net_af_packet also the
+// kernel's AF_PACKET ring drops (PACKET_STATISTICS of the PMD's sockets), which that PMD itself
+// does not report.
 
 #include <sluice/net/frame.h>
 
