@@ -90,14 +90,35 @@ void pipeline_set::register_metrics(admin::registry& reg) {
              "Record batches refused by a full appender ring (backpressure) per core.",
              &core_counters::batches_full);
     reg.collector("sluice_pipeline_durable_latency_us",
-                  "Receive -> durable latency of event batches, microseconds (upper bound of the "
-                  "log2 bucket holding the quantile).",
+                  "Receive -> durable latency of stored events, microseconds (upper bound of the "
+                  "log2 bucket holding the quantile; since start).",
                   admin::metric_type::gauge, [m](admin::sample_sink& out) {
                       std::lock_guard lk(m->scrape_mu);
                       for (const char* q : {"0.5", "0.99", "0.999"})
                           out.sample({{"quantile", q}},
                                      static_cast<double>(m->scrape.durable_latency_us(std::atof(q))));
                   });
+    // The same buckets as a Prometheus histogram (le in seconds: 1 us .. 2^30 us, the last bucket
+    // only in +Inf); _count equals the events stored through the log in the same scrape.
+    reg.callback_histogram(
+        "sluice_pipeline_durable_latency_seconds",
+        "Receive -> durable latency of stored events: each event counts with the latency of its "
+        "batch's first event (an upper bound), from receive to the batch being durable.",
+        {}, [m] {
+            admin::histogram_snapshot h;
+            h.counts.assign(latency_buckets, 0);
+            h.upper_bounds.reserve(latency_buckets - 1);
+            for (std::size_t b = 0; b + 1 < latency_buckets; ++b)
+                h.upper_bounds.push_back(static_cast<double>(std::uint64_t{1} << b) / 1e6);
+            std::uint64_t sum_us = 0;
+            std::lock_guard lk(m->scrape_mu);
+            for (const auto& c : m->scrape.cores) {
+                for (std::size_t b = 0; b < latency_buckets; ++b) h.counts[b] += c.durable_latency_log2[b];
+                sum_us += c.durable_latency_sum_us;
+            }
+            h.sum = static_cast<double>(sum_us) / 1e6;
+            return h;
+        });
     reg.collector("sluice_partition_high_watermark",
                   "Durable offset (high watermark) per topic partition.", admin::metric_type::gauge,
                   [m](admin::sample_sink& out) {

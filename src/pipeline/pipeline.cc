@@ -289,11 +289,13 @@ struct core_state {
         drop(t.in_flight, n);
         if (c.error == errc::ok) {
             bump(t.stored, n);
-            // Receive (first record of the batch) -> durable, log2 buckets of microseconds.
+            // Receive (first record of the batch) -> durable, log2 buckets of microseconds; each
+            // of the batch's n events counts with the first one's latency (their upper bound).
             const auto now_us = static_cast<std::uint32_t>(static_cast<std::uint64_t>(now_ns / 1000) & 0xffffffffu);
             const std::uint32_t lat_us = now_us - token_first_us(c.token);
             const std::size_t b = lat_us <= 1 ? 0 : std::min<std::size_t>(std::bit_width(lat_us - 1), latency_buckets - 1);
-            bump(block->core.durable_latency_log2[b], 1);
+            bump(block->core.durable_latency_log2[b], n);
+            bump(block->core.durable_latency_sum_us, std::uint64_t{lat_us} * n);
         } else {
             bump(t.dropped[static_cast<std::size_t>(drop_reason::storage_error)], n);
         }
@@ -649,6 +651,7 @@ void read_core(const atomic_core_counters& a, core_counters& c) noexcept {
     c.polls = a.polls.load(std::memory_order_relaxed);
     for (std::size_t i = 0; i < c.durable_latency_log2.size(); ++i)
         c.durable_latency_log2[i] = a.durable_latency_log2[i].load(std::memory_order_relaxed);
+    c.durable_latency_sum_us = a.durable_latency_sum_us.load(std::memory_order_relaxed);
 }
 
 }  // namespace

@@ -34,6 +34,7 @@ struct atomic_core_counters {
     std::atomic<std::uint64_t> completions{0};
     std::atomic<std::uint64_t> polls{0};
     std::array<std::atomic<std::uint64_t>, latency_buckets> durable_latency_log2{};
+    std::atomic<std::uint64_t> durable_latency_sum_us{0};  // bumped with the bucket (relaxed)
 };
 
 // Counters of one core: owned by the pipeline_set (outlive the pipeline), written by the core.

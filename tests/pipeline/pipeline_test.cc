@@ -218,10 +218,10 @@ void check_golden(fixture& f) {
     EXPECT_EQ(c.dropped_total(), 0u);
     EXPECT_EQ(c.in_flight, 0u);
     EXPECT_TRUE(c.balanced());
-    // At least one batch completed: the receive -> durable histogram has it (>= 1 us).
-    std::uint64_t batches = 0;
-    for (auto b : snap.cores[0].durable_latency_log2) batches += b;
-    EXPECT_GE(batches, 1u);
+    // Every stored event is in the receive -> durable histogram (the DLQ's rejected one is not).
+    std::uint64_t events = 0;
+    for (auto b : snap.cores[0].durable_latency_log2) events += b;
+    EXPECT_EQ(events, c.stored);
     EXPECT_GE(snap.durable_latency_us(0.5), 1u);
     EXPECT_LT(snap.durable_latency_us(0.99), std::uint64_t{1} << 31);
 }
@@ -544,6 +544,38 @@ TEST(pipeline, metrics_exposition_has_design_names) {
               std::string::npos);
     EXPECT_NE(text.find("sluice_pipeline_datagrams_total{core=\"0\"} 1\n"), std::string::npos);
     EXPECT_NE(text.find("sluice_pipeline_durable_latency_us{quantile=\"0.99\"} "), std::string::npos);
+
+    // The same latency as a Prometheus histogram in seconds: cumulative buckets that never go
+    // down, +Inf == _count == the 3 events stored (not the DLQ's), a positive _sum.
+    const std::string h = "sluice_pipeline_durable_latency_seconds";
+    EXPECT_NE(text.find("# TYPE " + h + " histogram\n"), std::string::npos) << text;
+    std::vector<std::pair<std::string, double>> buckets;
+    double count = -1, sum = -1;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+        if (line.rfind(h + "_bucket{le=\"", 0) == 0) {
+            const auto q = line.find('"', h.size() + 12);
+            ASSERT_NE(q, std::string::npos) << line;
+            buckets.emplace_back(line.substr(h.size() + 12, q - h.size() - 12), std::stod(line.substr(q + 3)));
+        } else if (line.rfind(h + "_count ", 0) == 0) {
+            count = std::stod(line.substr(h.size() + 7));
+        } else if (line.rfind(h + "_sum ", 0) == 0) {
+            sum = std::stod(line.substr(h.size() + 5));
+        }
+    }
+    ASSERT_EQ(buckets.size(), pipeline::latency_buckets) << text;
+    EXPECT_EQ(buckets.front().first, "1e-06");
+    EXPECT_EQ(buckets.back().first, "+Inf");
+    for (std::size_t i = 1; i < buckets.size(); ++i) {
+        EXPECT_LE(buckets[i - 1].second, buckets[i].second) << buckets[i].first;
+        if (i + 1 < buckets.size()) {
+            EXPECT_LT(std::stod(buckets[i - 1].first), std::stod(buckets[i].first));
+        }
+    }
+    EXPECT_EQ(count, 3);
+    EXPECT_EQ(buckets.back().second, count);
+    EXPECT_GT(sum, 0);
+    EXPECT_LT(sum, 3 * 60.0);  // three events, each well under a minute
 }
 
 TEST(pipeline, make_rejects_missing_topics) {

@@ -146,8 +146,10 @@ struct topic_counters {
     topic_counters& operator+=(const topic_counters& o) noexcept;
 };
 
-// Receive -> durable latency histogram: bucket i counts batches whose first event became durable
-// within 2^i microseconds (bucket 0: <= 1 us; the last bucket also holds everything longer).
+// Receive -> durable latency histogram: bucket i counts the events of batches whose first event
+// became durable within 2^i microseconds (bucket 0: <= 1 us; the last bucket also holds everything
+// longer). Every event of a batch counts with its first event's latency (an upper bound), so the
+// buckets sum to the events stored through the log (not those of simulate_storage).
 inline constexpr std::size_t latency_buckets = 32;
 
 // Per-core work counters (not part of the invariant).
@@ -159,8 +161,10 @@ struct core_counters {
     std::uint64_t batches_full = 0;    // try_append returned full
     std::uint64_t completions = 0;
     std::uint64_t polls = 0;
-    // Batches by receive (first event of the batch handed to process()) -> durable latency.
+    // Stored events by receive (first event of their batch handed to process()) -> durable
+    // latency, and the sum of those latencies (microseconds, one term per event).
     std::array<std::uint64_t, latency_buckets> durable_latency_log2{};
+    std::uint64_t durable_latency_sum_us = 0;
 };
 
 // A consistent view of every core's counters. topics[i] matches pipeline_set::topics()[i]; the
