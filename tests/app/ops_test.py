@@ -2,7 +2,8 @@
 """Operator-facing tests (owner: ops). One mode per meson test:
 
   stat       `sluice stat --once` (json and text) against a running `sluice run` fed by `sluice gen`;
-             unreachable endpoint -> exit 1; counting invariant once the generator stops
+             unreachable endpoint -> exit 1; counting invariant once the generator stops; the
+             receive -> durable latency histogram counts exactly the stored events
   tmux       the live terminal view driven through tmux: topic and non-zero rates shown, `q` quits
   dashboard  the status page at GET / in headless Chromium: live numbers that change, screenshot
   tuning     tuning/sluice-tune.sh dry run on this host (exit 0, changes nothing) and on a fake
@@ -116,6 +117,38 @@ def topic(snap, name):
     fail("topic %s missing from %s" % (name, snap))
 
 
+def check_durable_latency_histogram(app, stored):
+    """sluice_pipeline_durable_latency_seconds once the load is drained: a real histogram whose
+    _count is the number of events stored, cumulative buckets that never go down, +Inf == _count,
+    and quantiles that agree with the sluice_pipeline_durable_latency_us gauge of the same scrape."""
+    text = urllib.request.urlopen("http://%s/metrics" % app.admin, timeout=5).read().decode()
+    h = "sluice_pipeline_durable_latency_seconds"
+    check("# TYPE %s histogram" % h in text, "%s exported as a histogram" % h)
+    buckets = [(m.group(1), int(m.group(2))) for m in re.finditer(r'^%s_bucket\{le="([^"]+)"\} (\d+)$' % h, text, re.M)]
+    count = re.search(r"^%s_count (\d+)$" % h, text, re.M)
+    total = re.search(r"^%s_sum (\S+)$" % h, text, re.M)
+    stored_now = sum(int(float(v)) for v in re.findall(r'^sluice_events_stored_total\{[^}]*\} (\S+)$', text, re.M))
+    check(count is not None and total is not None and len(buckets) >= 2 and buckets[-1][0] == "+Inf",
+          "%s has buckets up to +Inf, _sum and _count" % h)
+    n = int(count.group(1))
+    check(n == stored == stored_now and n > 0,
+          "%s_count %d == events stored %d (stat) == sluice_events_stored_total %d" % (h, n, stored, stored_now))
+    bounds = [float(le) for le, _ in buckets[:-1]]
+    check(all(a < b for a, b in zip(bounds, bounds[1:])) and bounds[0] <= 1e-6,
+          "bucket bounds ascend in seconds from %g" % bounds[0])
+    check(all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:])), "cumulative buckets never go down")
+    check(buckets[-1][1] == n, "le=+Inf bucket %d == _count %d" % (buckets[-1][1], n))
+    mean = float(total.group(1)) / n
+    check(0 < mean < 10, "mean receive -> durable latency %.6f s is positive and under 10 s" % mean)
+    gauge = {m.group(1): float(m.group(2)) for m in
+             re.finditer(r'^sluice_pipeline_durable_latency_us\{quantile="([^"]+)"\} (\S+)$', text, re.M)}
+    for q in ("0.5", "0.99"):
+        rank = int(float(q) * (n - 1)) + 1
+        le = next(le for le, c in buckets if c >= rank)
+        check(le != "+Inf" and abs(float(le) * 1e6 - gauge.get(q, -1)) < 1e-3,
+              "histogram p%s bucket le=%s s matches the quantile gauge %s us" % (q, le, gauge.get(q)))
+
+
 def mode_stat(tmp):
     app = appliance(tmp)
     try:
@@ -178,6 +211,7 @@ def mode_stat(tmp):
               "counting invariant: received %d = stored %d + rejected %d + dropped %d"
               % (t["received"], t["stored"], t["rejected"], t["dropped"]))
         check(sum(p["high_watermark"] for p in t["partitions"]) == t["stored"], "high watermarks sum to stored")
+        check_durable_latency_histogram(app, t["stored"])
         check(t["received_per_s"] == 0, "rates fall to 0 when input stops")
     finally:
         app.close()
