@@ -3,8 +3,10 @@
 #include <hwloc.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <utility>
@@ -129,6 +131,68 @@ int numa_node_of_pci(std::string_view pci_address) {
     int n = -1;
     if (!(in >> n)) return -1;
     return n;
+}
+
+namespace {
+
+// "DDDD:BB:DD.F" (domain 4 hex digits, bus 2, device 2 (< 0x20), function 0-7) or "BB:DD.F";
+// canonical lower-case form, "" if malformed.
+std::string canonical_pci_address(std::string_view in) {
+    std::string a;
+    for (char c : in) a += static_cast<char>(c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
+    if (a.size() == 7) a = "0000:" + a;
+    if (a.size() != 12 || a[4] != ':' || a[7] != ':' || a[10] != '.') return {};
+    auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
+    constexpr std::array<std::size_t, 8> digits{0, 1, 2, 3, 5, 6, 8, 9};
+    for (std::size_t i : digits)
+        if (!hex(a[i])) return {};
+    // Device number: 5 bits (00..1f); function: 3 bits (0..7).
+    if (a[8] > '1' || a[11] < '0' || a[11] > '7') return {};
+    return a;
+}
+
+}  // namespace
+
+std::optional<pci_device> find_pci_device(std::string_view pci_address, std::string* error,
+                                          std::string_view sysfs_root) {
+    auto fail = [&](std::string m) -> std::optional<pci_device> {
+        if (error) *error = std::move(m);
+        return std::nullopt;
+    };
+    pci_device d;
+    d.address = canonical_pci_address(pci_address);
+    if (d.address.empty()) {
+        return fail("'" + std::string(pci_address) +
+                    "' is not a PCI address (expected DDDD:BB:DD.F, e.g. 0000:3b:00.0)");
+    }
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::path(std::string(sysfs_root)) / "bus/pci/devices" / d.address;
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) {
+        return fail("no PCI device " + d.address + " (" + dir.string() +
+                    " does not exist; `lspci -D` lists the devices)");
+    }
+    {
+        std::ifstream in(dir / "numa_node");
+        int n = -1;
+        if (in >> n) d.numa_node = n < 0 ? -1 : n;
+    }
+    const fs::path drv = fs::read_symlink(dir / "driver", ec);
+    if (!ec) d.driver = drv.filename().string();
+    // Netdevs sit in net/ of the device or of a child device (virtio-net: virtioN/net/).
+    auto add_netdevs = [&d](const fs::path& net) {
+        std::error_code e;
+        for (fs::directory_iterator it(net, e), end; !e && it != end; it.increment(e))
+            d.interfaces.push_back(it->path().filename().string());
+    };
+    add_netdevs(dir / "net");
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        std::error_code e;
+        if (it->is_directory(e) && !it->is_symlink(e) && it->path().filename() != "net")
+            add_netdevs(it->path() / "net");
+    }
+    std::sort(d.interfaces.begin(), d.interfaces.end());
+    return d;
 }
 
 placement plan(const topology& t, const placement_request& req) {

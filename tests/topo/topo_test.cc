@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -151,4 +154,83 @@ TEST(topo_plan, single_core) {
 TEST(topo_plan, pci_numa_lookup_rejects_junk) {
     EXPECT_EQ(numa_node_of_pci("../../etc/passwd"), -1);
     EXPECT_EQ(numa_node_of_pci("0000:ff:1f.7"), -1);  // almost certainly absent
+}
+
+// A fake sysfs tree with one NIC on NUMA node 1 and one device without NUMA information.
+struct fake_sysfs {
+    std::filesystem::path root;
+    fake_sysfs() {
+        namespace fs = std::filesystem;
+        root = fs::temp_directory_path() / ("sluice-topo-sysfs-" + std::to_string(getpid()));
+        fs::remove_all(root);
+        const fs::path nic = root / "bus/pci/devices/0000:3b:00.0";
+        fs::create_directories(nic / "net/ens1f0");
+        fs::create_directories(nic / "net/ens1f0d1");
+        fs::create_directories(root / "bus/pci/drivers/ice");
+        std::ofstream(nic / "numa_node") << "1\n";
+        fs::create_directory_symlink("../../../bus/pci/drivers/ice", nic / "driver");
+        const fs::path vm = root / "bus/pci/devices/0000:00:03.0";
+        fs::create_directories(vm / "virtio2/net/eth0");  // virtio-net: netdev on a child device
+        fs::create_directories(vm / "power");
+        std::ofstream(vm / "numa_node") << "-1\n";
+    }
+    ~fake_sysfs() { std::filesystem::remove_all(root); }
+};
+
+TEST(topo_pci, finds_a_device_and_its_numa_node) {
+    fake_sysfs fs;
+    std::string err;
+    for (const char* a : {"0000:3b:00.0", "0000:3B:00.0", "3b:00.0"}) {
+        auto d = find_pci_device(a, &err, fs.root.string());
+        ASSERT_TRUE(d) << a << ": " << err;
+        EXPECT_EQ(d->address, "0000:3b:00.0");
+        EXPECT_EQ(d->numa_node, 1);
+        EXPECT_EQ(d->driver, "ice");
+        EXPECT_EQ(d->interfaces, (std::vector<std::string>{"ens1f0", "ens1f0d1"}));
+    }
+    auto vm = find_pci_device("0000:00:03.0", &err, fs.root.string());
+    ASSERT_TRUE(vm) << err;
+    EXPECT_EQ(vm->numa_node, -1);
+    EXPECT_EQ(vm->driver, "");
+    EXPECT_EQ(vm->interfaces, std::vector<std::string>{"eth0"});
+
+    // The placement for that NIC: pipelines on its node, control and writer off it.
+    topology t = fake(8, 2, 2);
+    auto d = find_pci_device("0000:3b:00.0", &err, fs.root.string());
+    ASSERT_TRUE(d);
+    placement p = plan(t, {2, d->numa_node});
+    expect_well_formed(t, p, 2);
+    EXPECT_EQ(p.numa_node, 1);
+    for (unsigned cpu : p.pipeline_cpus) EXPECT_EQ(t.core_of_cpu(cpu)->numa_node, 1) << cpu;
+    EXPECT_EQ(t.core_of_cpu(p.control_cpu)->numa_node, 0);
+    EXPECT_EQ(t.core_of_cpu(p.writer_cpu)->numa_node, 0);
+}
+
+TEST(topo_pci, missing_or_malformed_address_is_an_error) {
+    fake_sysfs fs;
+    std::string err;
+    EXPECT_FALSE(find_pci_device("0000:ff:1f.7", &err, fs.root.string()));
+    EXPECT_NE(err.find("no PCI device 0000:ff:1f.7"), std::string::npos) << err;
+    for (const char* bad : {"", "../../etc/passwd", "0000:3b:00.8", "0000:3b:20.0", "0000:3b:00.0/..",
+                            "00000:3b:00.0", "0000-3b-00.0", "zz:00.0", "0000:3b:00"}) {
+        err.clear();
+        EXPECT_FALSE(find_pci_device(bad, &err, fs.root.string())) << bad;
+        EXPECT_NE(err.find("is not a PCI address"), std::string::npos) << bad << ": " << err;
+    }
+}
+
+TEST(topo_pci, every_device_of_this_machine) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    std::size_t n = 0;
+    for (fs::directory_iterator it("/sys/bus/pci/devices", ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string a = it->path().filename().string();
+        std::string err;
+        auto d = find_pci_device(a, &err);
+        ASSERT_TRUE(d) << a << ": " << err;
+        EXPECT_EQ(d->address, a);
+        EXPECT_EQ(d->numa_node, numa_node_of_pci(a) < 0 ? -1 : numa_node_of_pci(a)) << a;
+        ++n;
+    }
+    if (n == 0) GTEST_SKIP() << "no PCI devices under /sys/bus/pci/devices";
 }

@@ -53,6 +53,20 @@ private:
 // NUMA node of a PCI device ("0000:01:00.0" or "01:00.0") from sysfs; -1 if unknown.
 [[nodiscard]] int numa_node_of_pci(std::string_view pci_address);
 
+// A PCI device as sysfs describes it (<sysfs_root>/bus/pci/devices/<address>/).
+struct pci_device {
+    std::string address;                  // canonical, lower case: "0000:3b:00.0"
+    int numa_node = -1;                   // from numa_node; -1 = the platform reports none
+                                          // (single-node machines, most VMs)
+    std::string driver;                   // bound kernel driver ("" = none), e.g. "vfio-pci"
+    std::vector<std::string> interfaces;  // kernel netdevs on it (net/*, */net/*), sorted
+};
+
+// Looks a device up by PCI address ("DDDD:BB:DD.F" or "BB:DD.F", hex). nullopt + *error when the
+// address is malformed or no such device exists. `sysfs_root` is for tests (a fake tree).
+[[nodiscard]] std::optional<pci_device> find_pci_device(std::string_view pci_address, std::string* error,
+                                                        std::string_view sysfs_root = "/sys");
+
 struct placement_request {
     unsigned pipelines = 1;   // 0 = auto: one per free core on the preferred node (at least 1)
     int preferred_numa = -1;  // e.g. numa_node_of_pci(nic); -1 = none
