@@ -1,4 +1,5 @@
-// sluice plan: the placement `run` would use, and a host tuning checklist.
+// sluice plan: the placement `run` would use (for the NIC given by --nic), and a host tuning
+// checklist.
 #include "commands.h"
 
 #include <sluice/config/config.h>
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -217,6 +219,14 @@ int cmd_plan(const plan_args& a) {
         std::fprintf(stderr, "sluice plan: %s\n", err.c_str());
         return 1;
     }
+    std::optional<topo::pci_device> nic;
+    if (!a.nic.empty()) {
+        nic = topo::find_pci_device(a.nic, &err);
+        if (!nic) {
+            std::fprintf(stderr, "sluice plan: --nic %s: %s\n", a.nic.c_str(), err.c_str());
+            return 1;
+        }
+    }
     auto t = topo::topology::load(&err);
     if (!t) {
         std::fprintf(stderr, "sluice plan: topology: %s\n", err.c_str());
@@ -231,6 +241,19 @@ int cmd_plan(const plan_args& a) {
 
     topo::placement_request req;
     req.pipelines = cfg->ingest.cores;  // 0 = auto
+    if (nic) {
+        std::string what = nic->driver.empty() ? "no driver" : "driver " + nic->driver;
+        for (const auto& i : nic->interfaces) what += ", netdev " + i;
+        if (nic->numa_node >= 0) {
+            std::printf("\nnic: %s (%s), NUMA node %d: pipelines placed there\n", nic->address.c_str(),
+                        what.c_str(), nic->numa_node);
+        } else {
+            std::printf("\nnic: %s (%s), NUMA node unknown (sysfs numa_node -1: one node or no "
+                        "NUMA information, e.g. a VM): no node preference\n",
+                        nic->address.c_str(), what.c_str());
+        }
+        req.preferred_numa = nic->numa_node;
+    }
     const topo::placement p = topo::plan(*t, req);
     std::printf("\nplacement (%zu pipeline(s)%s):\n%s", p.pipeline_cpus.size(),
                 cfg->ingest.cores == 0 ? ", cores = \"auto\"" : "", topo::render(*t, p).c_str());

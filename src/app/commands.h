@@ -52,9 +52,10 @@ struct stat_args {
     std::string format = "text";  // text | json
 };
 
-// sluice plan [--config FILE] [--check]
+// sluice plan [--config FILE] [--nic PCI_ADDRESS] [--check]
 struct plan_args {
     std::string config;  // "" = embedded default
+    std::string nic;     // PCI address of the ingest NIC ("" = none: no NUMA preference)
     bool check = false;  // exit 1 when any tuning check fails
 };
 

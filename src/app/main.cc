@@ -108,6 +108,11 @@ int main(int argc, char** argv) {
     auto* plan_cmd = app.add_subcommand(
         "plan", "Show the core/NUMA placement `run` would use and check host tuning");
     plan_cmd->add_option("--config", plan.config, "TOML config file")->check(CLI::ExistingFile);
+    plan_cmd->add_option("--nic", plan.nic,
+                         "PCI address of the ingest NIC (e.g. 0000:3b:00.0, see `lspci -D`): "
+                         "pipelines go on its NUMA node (sysfs numa_node); an unknown device "
+                         "is an error")
+        ->type_name("PCI_ADDRESS");
     plan_cmd->add_flag("--check", plan.check, "Exit 1 if any tuning check fails");
     plan_cmd->callback([&] { rc = cmd_plan(plan); });
 

@@ -6,6 +6,8 @@
              receive -> durable latency histogram counts exactly the stored events
   tmux       the live terminal view driven through tmux: topic and non-zero rates shown, `q` quits
   dashboard  the status page at GET / in headless Chromium: live numbers that change, screenshot
+  plan       `sluice plan --nic`: absent / malformed PCI address -> exit 1 naming the option; a device
+             of this machine is found and its sysfs NUMA node reported and used
   tuning     tuning/sluice-tune.sh dry run on this host (exit 0, changes nothing) and on a fake
              /sys,/proc,/etc tree (reports every pending change; --check; --apply inside the fake
              tree is idempotent)
@@ -439,12 +441,73 @@ def mode_tuning(tmp):
     check(r.returncode == 0 and "0 change(s) pending" in r.stdout, "idempotent: a second run finds nothing to do")
 
 
+def mode_plan(tmp):
+    """`sluice plan --nic`: an absent or malformed device is an error naming the option; a device
+    of this machine (virtio on a VM) is found and its sysfs NUMA node drives the placement."""
+    sluice = os.environ["SLUICE_BIN"]
+
+    def plan(*args):
+        return subprocess.run([sluice, "plan"] + list(args), capture_output=True, text=True, timeout=60)
+    devices = "/sys/bus/pci/devices"
+    absent = next(a for a in ("0000:ff:1f.7", "0000:fe:1e.6", "0000:fd:1d.5")
+                  if not os.path.exists(os.path.join(devices, a)))
+    r = plan("--nic", absent)
+    check(r.returncode == 1 and ("--nic %s" % absent) in r.stderr and "no PCI device" in r.stderr and not r.stdout,
+          "absent device: exit 1, message names --nic and the address (%r)" % r.stderr.strip())
+    r = plan("--nic", "eth0")
+    check(r.returncode == 1 and "--nic eth0" in r.stderr and "not a PCI address" in r.stderr,
+          "malformed address: exit 1 with the expected form (%r)" % r.stderr.strip())
+    r = plan("--help")
+    check(r.returncode == 0 and "--nic" in r.stdout and "PCI_ADDRESS" in r.stdout, "plan --help documents --nic")
+    try:
+        present = sorted(os.listdir(devices))
+    except OSError:
+        present = []
+    if not present:
+        print("SKIP: no PCI devices under %s to plan for" % devices)
+        sys.exit(SKIP)
+
+    def pci_class(a):
+        try:
+            with open(os.path.join(devices, a, "class")) as f:
+                return int(f.read(), 16)
+        except (OSError, ValueError):
+            return 0
+    # Prefer a network controller (class 0x02xxxx), e.g. the VM's virtio-net.
+    dev = next((a for a in present if pci_class(a) >> 16 == 0x02), present[0])
+    with open(os.path.join(devices, dev, "numa_node")) as f:
+        node = int(f.read())
+    r = plan("--nic", dev.upper().replace("0000:", ""))  # short, upper-case form is accepted too
+    print(r.stdout)
+    check(r.returncode == 0, "plan --nic %s exits 0 (%s)" % (dev, r.stderr.strip()))
+    check(("nic: %s (" % dev) in r.stdout, "the device is named in canonical form")
+    # Its kernel interfaces, found the other way round: /sys/class/net/<if>/device inside the device.
+    real = os.path.realpath(os.path.join(devices, dev))
+    netdevs = sorted(n for n in os.listdir("/sys/class/net")
+                     if os.path.realpath(os.path.join("/sys/class/net", n, "device")).startswith(real + os.sep)
+                     or os.path.realpath(os.path.join("/sys/class/net", n, "device")) == real)
+    print("netdevs of %s: %s" % (dev, netdevs))
+    for n in netdevs:
+        check(("netdev %s" % n) in r.stdout, "its kernel interface %s is listed" % n)
+    pipes = re.findall(r"^  pipeline \d+: cpu \d+ \(core \d+, node (\S+)\)$", r.stdout, re.M)
+    check(len(pipes) >= 1, "placement lists the pipelines (%s)" % pipes)
+    if node >= 0:
+        check("NUMA node %d: pipelines placed there" % node in r.stdout, "sysfs NUMA node %d reported" % node)
+        nodes = set(re.findall(r"node (\d+):", r.stdout.split("placement")[0]))
+        if str(node) in nodes:
+            check(all(p == str(node) for p in pipes), "pipelines on the NIC's node %d (%s)" % (node, pipes))
+    else:
+        check("NUMA node unknown" in r.stdout and "no node preference" in r.stdout,
+              "sysfs numa_node -1 reported as unknown, no preference")
+
+
 def main():
-    if len(sys.argv) != 2 or sys.argv[1] not in ("stat", "tmux", "dashboard", "tuning"):
+    if len(sys.argv) != 2 or sys.argv[1] not in ("stat", "tmux", "dashboard", "tuning", "plan"):
         print(__doc__)
         sys.exit(2)
     with tempfile.TemporaryDirectory(prefix="sluice-ops-") as tmp:
-        {"stat": mode_stat, "tmux": mode_tmux, "dashboard": mode_dashboard, "tuning": mode_tuning}[sys.argv[1]](tmp)
+        {"stat": mode_stat, "tmux": mode_tmux, "dashboard": mode_dashboard, "tuning": mode_tuning,
+         "plan": mode_plan}[sys.argv[1]](tmp)
     print("PASS")
 
 
