@@ -8,7 +8,7 @@ pkgs=(
   libgtest-dev libgmock-dev libtomlplusplus-dev libcli11-dev libfmt-dev libspdlog-dev
   libcpp-httplib-dev libisal-dev librdkafka-dev libbenchmark-dev libpcap-dev
   clang-14 libclang-rt-14-dev
-  kcat python3 python3-kafka python3-confluent-kafka fio iproute2 util-linux
+  kcat python3 python3-kafka python3-confluent-kafka fio iproute2 ethtool util-linux
   tmux chromium iperf3 rsyslog python3-matplotlib
 )
 missing=()
