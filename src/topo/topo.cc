@@ -170,7 +170,7 @@ std::optional<pci_device> find_pci_device(std::string_view pci_address, std::str
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) {
         return fail("no PCI device " + d.address + " (" + dir.string() +
-                    " does not exist; `lspci -D` lists the devices)");
+                    " does not exist; `ls /sys/bus/pci/devices` or `lspci -D` lists the devices)");
     }
     {
         std::ifstream in(dir / "numa_node");
