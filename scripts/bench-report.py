@@ -954,7 +954,9 @@ def plots(out, sl, rs, dp, dpdk, vs=(), veth_note=None):
         ax.plot(x(vs), [s["stored_per_s"] / 1e3 for s in vs], "^-", color="green",
                 label="sluice run (DPDK af_packet, veth between namespaces): stored/s")
     if vdp:
-        ax.axvline(vdp["offered_per_s"] / 1e3, color="green", alpha=0.5, linestyle="-.")
+        ax.axvline(vdp["offered_per_s"] / 1e3, color="green", alpha=0.5, linestyle="-.",
+                   label=f"DPDK/veth drops start ({vdp['loss_frac'] * 100:.1f}% lost at "
+                         f"{vdp['offered_per_s'] / 1e3:.0f}k/s)")
     elif veth_note and not vs:
         ax.text(0.01, 0.72, "DPDK over veth not measured: " + veth_note[:90], transform=ax.transAxes,
                 fontsize=7, color="green", va="top")
@@ -1139,7 +1141,7 @@ def write_report(out, args, mach, benches, sl, rs, rs_note, dp, dpdk, dpdk_note,
     if veth_note:
         L.append(f"\nDPDK over the veth pair {'incomplete' if vs else 'not measured'}: {veth_note}")
     L.append("")
-    vdp = drop_point(vs or [])
+    vdp = drop_point(sorted(vs or [], key=lambda s: s["offered_per_s"]))  # as the plot marks it
     if vs:
         vbest = max(s["stored_per_s"] for s in vs)
         L.append(f"DPDK/veth: peak stored/s {fmt_num(vbest)}; " +
