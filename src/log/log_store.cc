@@ -835,7 +835,10 @@ bool log_store::impl::service(partition& p, std::uint32_t index, std::int64_t no
     if (!overlaps && p.seg_size > p.submitted_upto) {
         const std::uint64_t full_end = align_down(p.seg_size, align);
         if (full_end >= start + chunk) end = start + (full_end - start) / chunk * chunk;
-        if (flush_due) end = align_up(p.seg_size, align);
+        // The partial last block goes out only when its fdatasync can follow: while one is in
+        // flight it would gain nothing, and the next write must then wait for it to complete
+        // before rewriting that block (on a slow disk this serialised every partition's writes).
+        if (flush_due && !p.fsync_in_flight) end = align_up(p.seg_size, align);
     }
     if (end > start) {
         if (end > p.allocated) {
