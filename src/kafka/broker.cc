@@ -144,6 +144,16 @@ struct broker::impl {
     outcome offset_fetch(reader& in, const request_header& h, std::vector<std::byte>& out);
 
     std::optional<log::topic_info> topic_for_use(std::string_view name, bool allow_create);
+    struct timestamp_hit {
+        std::int64_t offset = -1;
+        std::int64_t timestamp = -1;
+        std::int32_t leader_epoch = -1;
+    };
+    // ListOffsets by timestamp: the earliest offset whose record timestamp >= ts_ms with that
+    // record's timestamp and its batch's leader epoch (offset -1 if every record is older).
+    // Returns an error code (kafka_storage_error if the batch cannot be read back).
+    std::int16_t find_by_timestamp(partition_index p, std::int64_t ts_ms, timestamp_hit& hit);
+    std::vector<std::byte> scratch;  // find_by_timestamp's batch buffer, kept between calls
     void write_produce_response(const pending_produce& p, std::vector<std::byte>& out);
     // Builds a Fetch response; returns the record bytes included, or -1 if some partition had
     // an error (answer at once).
@@ -652,6 +662,51 @@ outcome broker::impl::fetch(reader& in, const request_header& h, const request_c
 // ---------------------------------------------------------------------------------------------
 // ListOffsets
 
+// The log answers with an offset (offset_for_timestamp: the first record at or after ts_ms, or
+// the base offset of a compressed batch whose max timestamp is >= ts_ms); the timestamp Kafka
+// returns is the one of the record found, so read that offset's batch back and look it up:
+// uncompressed batches give the record's own timestamp (the batch max timestamp for a
+// LogAppendTime batch, as Kafka's Record.timestamp()); a compressed batch gives its max
+// timestamp (Kafka's batch timestamp; the exact record would need decompression here).
+std::int16_t broker::impl::find_by_timestamp(partition_index p, std::int64_t ts_ms, timestamp_hit& hit) {
+    hit = timestamp_hit{};
+    // Bounded: retention moving log start between the two calls is retried a few times.
+    for (int attempt = 0; attempt < 4; ++attempt) {
+        const std::int64_t hwm = store.high_watermark(p);
+        const std::int64_t found = store.offset_for_timestamp(p, ts_ms);
+        if (found < 0 || found >= hwm) return error::none;
+        if (scratch.size() < log::batch_header_bytes) scratch.resize(64 << 10);
+        std::size_t needed = 0;
+        auto got = store.read(p, found, scratch, &needed);
+        if (!got && got.error() == errc::too_large &&
+            needed <= static_cast<std::size_t>(log::batch_bytes_max) + log::log_overhead_bytes) {
+            scratch.resize(needed);
+            got = store.read(p, found, scratch, &needed);
+        }
+        if (!got || *got < log::batch_header_bytes) continue;  // log start moved past it: look again
+        bytes_view stored(scratch.data(), *got);
+        auto h = log::decode_batch_header(stored);
+        if (!h || h->total_bytes() > stored.size() || found < h->base_offset || found > h->last_offset()) continue;
+        hit.offset = found;
+        hit.leader_epoch = h->partition_leader_epoch;
+        hit.timestamp = h->max_timestamp;
+        if (h->codec() != log::compression::none || (h->attributes & log::attr_log_append_time) != 0) {
+            return error::none;
+        }
+        log::record_iterator it(stored.first(h->total_bytes()));
+        log::record_view r;
+        while (it.next(r) == errc::ok) {
+            if (r.offset == found) {
+                hit.timestamp = r.timestamp;
+                break;
+            }
+        }
+        return error::none;
+    }
+    hit = timestamp_hit{};
+    return error::kafka_storage_error;
+}
+
 outcome broker::impl::list_offsets(reader& in, const request_header& h, std::vector<std::byte>& out) {
     const std::int16_t v = h.api_version;
     const std::int32_t epoch = store.options().leader_epoch;
@@ -676,6 +731,7 @@ outcome broker::impl::list_offsets(reader& in, const request_header& h, std::vec
             std::int16_t err = error::none;
             std::int64_t offset = -1;
             std::int64_t out_ts = -1;
+            std::int32_t found_epoch = epoch;
             if (!info || partition < 0 || partition >= info->partitions) {
                 err = error::unknown_topic_or_partition;
             } else if (current_epoch >= 0 && current_epoch < epoch) {
@@ -691,12 +747,12 @@ outcome broker::impl::list_offsets(reader& in, const request_header& h, std::vec
                 } else if (ts < 0) {
                     err = error::invalid_request;
                 } else {
-                    offset = store.offset_for_timestamp(pi, ts);
-                    if (offset >= store.high_watermark(pi)) {
-                        offset = -1;  // no record at or after ts
-                    } else {
-                        out_ts = ts;
-                    }
+                    // No record at or after ts: offset -1, timestamp -1 (v1+).
+                    timestamp_hit hit;
+                    err = find_by_timestamp(pi, ts, hit);
+                    offset = hit.offset;
+                    out_ts = hit.timestamp;
+                    found_epoch = hit.leader_epoch;
                 }
             }
             count_error(api::list_offsets, err);
@@ -712,7 +768,7 @@ outcome broker::impl::list_offsets(reader& in, const request_header& h, std::vec
             } else {
                 w.i64(out_ts);
                 w.i64(offset);
-                if (v >= 4) w.i32(err == error::none ? epoch : -1);
+                if (v >= 4) w.i32(err == error::none && offset >= 0 ? found_epoch : -1);
             }
         }
     }

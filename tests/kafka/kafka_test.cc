@@ -603,6 +603,64 @@ TEST_F(KafkaBroker, ListOffsetsEarliestLatestAndEpoch) {
     }
 }
 
+// ListOffsets by timestamp answers with the record found (the earliest offset whose timestamp
+// is >= the target) and that record's timestamp, not the requested one; -1/-2 are latest and
+// earliest with timestamp -1; a target after the last record is offset -1, timestamp -1.
+TEST_F(KafkaBroker, ListOffsetsByTimestampReturnsTheRecordFound) {
+    constexpr std::int64_t t0 = 1'700'000'000'000;  // make_batch: record i has timestamp t0 + first + i
+    ASSERT_EQ(produce(make_batch(0, 5)), std::make_pair(error::none, std::int64_t{0}));   // offsets 0-4: t0+0..4
+    ASSERT_EQ(produce(make_batch(10, 5)), std::make_pair(error::none, std::int64_t{5}));  // offsets 5-9: t0+10..14
+    struct expectation {
+        std::int64_t target;
+        std::int64_t offset;
+        std::int64_t timestamp;
+    };
+    const expectation cases[] = {
+        {0, 0, t0},               // before everything: the first record
+        {t0, 0, t0},              // exact hit on the first record
+        {t0 + 3, 3, t0 + 3},      // exact hit inside the first batch
+        {t0 + 5, 5, t0 + 10},     // in the gap: the next record, with its own timestamp
+        {t0 + 12, 7, t0 + 12},    // inside the second batch
+        {t0 + 14, 9, t0 + 14},    // the last record
+        {t0 + 15, -1, -1},        // after the last record
+        {-1, 10, -1},             // latest: the high watermark
+        {-2, 0, -1},              // earliest: log start
+    };
+    for (std::int16_t v : {1, 4}) {
+        for (const auto& c : cases) {
+            bytes resp;
+            ASSERT_EQ(call(request(api::list_offsets, v, 21, [&](writer& w) {
+                               w.i32(-1);           // replica_id
+                               if (v >= 2) w.i8(0);  // isolation_level
+                               w.array_len(1);
+                               w.string("t");
+                               w.array_len(1);
+                               w.i32(0);
+                               if (v >= 4) w.i32(-1);  // current_leader_epoch
+                               w.i64(c.target);
+                           }), resp),
+                      outcome::respond);
+            SCOPED_TRACE("v" + std::to_string(v) + " target " + std::to_string(c.target));
+            reader r = body(resp, 21);
+            if (v >= 2) {
+                EXPECT_EQ(r.i32(), 0);  // throttle
+            }
+            EXPECT_EQ(r.array_len(), 1);
+            EXPECT_EQ(r.string(), "t");
+            EXPECT_EQ(r.array_len(), 1);
+            EXPECT_EQ(r.i32(), 0);
+            EXPECT_EQ(r.i16(), error::none);
+            EXPECT_EQ(r.i64(), c.timestamp);
+            EXPECT_EQ(r.i64(), c.offset);
+            if (v >= 4) {
+                EXPECT_EQ(r.i32(), c.offset >= 0 ? 3 : -1);  // the batch's (= the log's) epoch
+            }
+            EXPECT_TRUE(r.ok());
+            EXPECT_EQ(r.remaining(), 0u);
+        }
+    }
+}
+
 TEST_F(KafkaBroker, CreateAndDeleteTopics) {
     bytes resp;
     ASSERT_EQ(call(request(api::create_topics, 3, 15, [](writer& w) {
