@@ -7,6 +7,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -67,6 +68,7 @@ struct connection {
     bool send_armed = false;
     bool closing = false;          // shut down; freed once no operation is outstanding
     bool close_after_flush = false;
+    bool touched = false;          // listed in server::impl::touched (deliver)
     std::int64_t last_active_ms = 0;
 };
 
@@ -106,6 +108,7 @@ struct server::impl {
     std::uint64_t next_conn = 1;
     std::unordered_map<std::uint64_t, connection> conns;
     std::vector<completed_response> completed;
+    std::vector<std::uint64_t> touched;  // deliver(): connections with answers this turn
 
     std::atomic<std::uint64_t> bytes_in{0}, bytes_out{0}, accepted{0}, open{0}, closed{0}, too_large{0},
         idle{0};
@@ -360,7 +363,11 @@ struct server::impl {
         if (c.closing) maybe_free(id);
     }
 
+    // Fills the slots of every answer completed in this turn first and then pumps each connection
+    // once, so the acks one group commit completes leave in one send per connection (before: the
+    // first went alone and the others waited for its send to complete).
     void deliver(std::vector<completed_response>& done) {
+        touched.clear();
         for (auto& r : done) {
             auto it = conns.find(r.conn_id);
             if (it == conns.end() || it->second.closing) continue;
@@ -372,10 +379,20 @@ struct server::impl {
                     break;
                 }
             }
-            pump(it->second);
-            if (it->second.closing) maybe_free(it->first);
+            if (!it->second.touched) {
+                it->second.touched = true;
+                touched.push_back(r.conn_id);
+            }
         }
         done.clear();
+        for (std::uint64_t id : touched) {
+            auto it = conns.find(id);
+            if (it == conns.end()) continue;
+            it->second.touched = false;
+            if (it->second.closing) continue;
+            pump(it->second);
+            if (it->second.closing) maybe_free(id);
+        }
     }
 
     void run() {
@@ -543,7 +560,10 @@ bool server::start(std::string* error) {
         (void)::write(wfd, &one, sizeof(one));  // wakes the loop's armed read
     });
     p.stopping.store(false, std::memory_order_release);
-    p.thread = std::thread([&p] { p.run(); });
+    p.thread = std::thread([&p] {
+        (void)::pthread_setname_np(::pthread_self(), "sluice-kafka");  // for top, perf and bench-kafka
+        p.run();
+    });
     return true;
 }
 
