@@ -445,10 +445,13 @@ outcome broker::impl::produce(reader& in, const request_header& h, const request
     }
     if (!in.ok()) return outcome::close;
 
-    const std::uint64_t id = next_produce_id++;
+    // acks=0: nothing waits for the log (token 0: no completion), so the request holds no slot and
+    // later answers on the connection are not held behind its fdatasync; an error closes the
+    // connection, the only way to tell an acks=0 producer (as Kafka does).
+    const std::uint64_t id = p.respond ? next_produce_id++ : 0;
     for (std::uint32_t i = 0; i < p.parts.size(); ++i) {
         for (bytes_view b : batches[i].batches) {
-            std::uint64_t token = next_token++;
+            std::uint64_t token = p.respond ? next_token++ : 0;
             counters.produce_batches.fetch_add(1, std::memory_order_relaxed);
             counters.produce_bytes.fetch_add(b.size(), std::memory_order_relaxed);
             errc e = errc::full;
@@ -461,13 +464,21 @@ outcome broker::impl::produce(reader& in, const request_header& h, const request
                 p.parts[i].error = produce_error(e);
                 continue;
             }
+            if (!p.respond) continue;
             tokens.emplace(token, std::make_pair(id, i));
             ++p.parts[i].outstanding;
             ++p.outstanding;
         }
     }
+    if (!p.respond) {
+        for (const auto& part : p.parts) {
+            if (part.error == error::none) continue;
+            count_error(api::produce, part.error);
+            return outcome::close;
+        }
+        return outcome::no_response;
+    }
     if (p.outstanding == 0) {
-        if (!p.respond) return outcome::no_response;
         write_produce_response(p, out);
         counters.produce_ack.observe_us(us_since(p.start_ns));
         return outcome::respond;

@@ -492,24 +492,47 @@ TEST_F(KafkaBroker, ProduceRejectsBadBatchesAndOldVersions) {
     EXPECT_EQ(_store->high_watermark(partition_index{0}), 0);
 }
 
+// acks=0: no answer and no pending slot (nothing completes later: the answers of the requests
+// behind it on the connection are not held until its batch is durable), the batch is stored;
+// an error closes the connection (Kafka's only signal to an acks=0 producer), after storing what
+// was valid.
 TEST_F(KafkaBroker, ProduceAcksZeroHasNoResponse) {
     bytes resp;
-    std::uint64_t seq = _seq++;
-    outcome o = call(produce_req(7, 0, make_batch(0, 4)), resp, seq);
-    ASSERT_TRUE(o == outcome::no_response || o == outcome::deferred);
-    if (o == outcome::deferred) {
-        for (int i = 0; i < 5000 && _store->high_watermark(partition_index{0}) < 4; ++i) {
-            _broker->poll(_now, _done);
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        }
-        _broker->poll(_now, _done);
-        ASSERT_EQ(_done.size(), 1u);
-        EXPECT_FALSE(_done[0].respond);
-    }
+    EXPECT_EQ(call(produce_req(7, 0, make_batch(0, 4)), resp, _seq++), outcome::no_response);
+    EXPECT_TRUE(resp.empty());
     for (int i = 0; i < 5000 && _store->high_watermark(partition_index{0}) < 4; ++i) {
+        _broker->poll(_now, _done);
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     EXPECT_EQ(_store->high_watermark(partition_index{0}), 4);
+    _broker->poll(_now, _done);
+    EXPECT_TRUE(_done.empty());  // nothing was deferred
+
+    // Unknown partition, corrupt batch: the connection is closed.
+    EXPECT_EQ(call(produce_req(7, 0, make_batch(4, 1), 7), resp, _seq++), outcome::close);
+    auto bad = make_batch(4, 2);
+    bad[bad.size() - 1] ^= std::byte{0x01};  // CRC mismatch
+    EXPECT_EQ(call(produce_req(7, 0, bad), resp, _seq++), outcome::close);
+    // A valid partition next to a bad one: the valid batch is still stored.
+    bytes mixed = request(api::produce, 7, 11, [&](writer& w) {
+        w.nullable_string(std::nullopt);
+        w.i16(0);
+        w.i32(30000);
+        w.array_len(1);
+        w.string("t");
+        w.array_len(2);
+        w.i32(1);
+        w.bytes(make_batch(0, 3));
+        w.i32(9);
+        w.bytes(make_batch(0, 1));
+    });
+    EXPECT_EQ(call(mixed, resp, _seq++), outcome::close);
+    for (int i = 0; i < 5000 && _store->high_watermark(partition_index{1}) < 3; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    EXPECT_EQ(_store->high_watermark(partition_index{1}), 3);
+    EXPECT_EQ(_store->high_watermark(partition_index{0}), 4);
+    EXPECT_GE(_broker->stats().errors_by_code[error::unknown_topic_or_partition + 1], 2u);
 }
 
 TEST_F(KafkaBroker, FetchLongPollsAndOffsetOutOfRange) {
