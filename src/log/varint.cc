@@ -34,29 +34,19 @@ errc get_unsigned(bytes_view in, std::size_t& pos, std::uint64_t& out) noexcept 
 
 }  // namespace
 
-errc get_uvarint64(bytes_view in, std::size_t& pos, std::uint64_t& out) noexcept {
+namespace detail {
+
+errc get_uvarint64_strict(bytes_view in, std::size_t& pos, std::uint64_t& out) noexcept {
     return get_unsigned<varint64_bytes_max, 64>(in, pos, out);
 }
 
-errc get_uvarint32(bytes_view in, std::size_t& pos, std::uint32_t& out) noexcept {
+errc get_uvarint32_strict(bytes_view in, std::size_t& pos, std::uint32_t& out) noexcept {
     std::uint64_t v = 0;
     const errc e = get_unsigned<varint32_bytes_max, 32>(in, pos, v);
     if (e == errc::ok) out = static_cast<std::uint32_t>(v);
     return e;
 }
 
-errc get_varint64(bytes_view in, std::size_t& pos, std::int64_t& out) noexcept {
-    std::uint64_t u = 0;
-    const errc e = get_uvarint64(in, pos, u);
-    if (e == errc::ok) out = zigzag_decode(u);
-    return e;
-}
-
-errc get_varint32(bytes_view in, std::size_t& pos, std::int32_t& out) noexcept {
-    std::uint32_t u = 0;
-    const errc e = get_uvarint32(in, pos, u);
-    if (e == errc::ok) out = static_cast<std::int32_t>((u >> 1) ^ (0u - (u & 1u)));
-    return e;
-}
+}  // namespace detail
 
 }  // namespace sluice::log

@@ -244,6 +244,29 @@ TEST(Varint, Uvarint32Limits) {
     EXPECT_EQ(get_varint32(of, pos, s), errc::bad_varint);
 }
 
+// The inline one- and two-byte path (varint.h) answers exactly as the strict reader does, for
+// every one- and two-byte input, at the end of the input and past it.
+TEST(Varint, InlineShortPathMatchesStrictReader) {
+    for (int b0 = 0; b0 < 256; ++b0) {
+        for (int b1 = -1; b1 < 256; ++b1) {
+            std::vector<std::byte> buf{std::byte(b0)};
+            if (b1 >= 0) buf.push_back(std::byte(b1));
+            for (std::size_t start : {std::size_t{0}, buf.size()}) {
+                std::size_t p_fast = start, p_strict = start;
+                std::uint32_t o_fast = 7, o_strict = 7;
+                EXPECT_EQ(get_uvarint32(buf, p_fast, o_fast), detail::get_uvarint32_strict(buf, p_strict, o_strict));
+                EXPECT_EQ(p_fast, p_strict);
+                EXPECT_EQ(o_fast, o_strict);
+                std::size_t q_fast = start, q_strict = start;
+                std::uint64_t l_fast = 7, l_strict = 7;
+                EXPECT_EQ(get_uvarint64(buf, q_fast, l_fast), detail::get_uvarint64_strict(buf, q_strict, l_strict));
+                EXPECT_EQ(q_fast, q_strict);
+                EXPECT_EQ(l_fast, l_strict);
+            }
+        }
+    }
+}
+
 TEST(Varint, Uvarint64Limits) {
     std::size_t pos = 0;
     std::uint64_t out = 0;
