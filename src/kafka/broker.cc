@@ -119,6 +119,7 @@ struct broker::impl {
     std::map<std::uint64_t, pending_produce> produces;
     std::unordered_map<std::uint64_t, std::pair<std::uint64_t, std::uint32_t>> tokens;
     std::deque<queued_append> append_queue;
+    std::size_t append_queue_bytes = 0;  // sum of append_queue's batch sizes
     std::vector<pending_fetch> fetches;
     std::vector<completed_response> ready;
 
@@ -164,6 +165,7 @@ struct broker::impl {
     void update_gauges() {
         counters.groups.store(groups->group_count(), std::memory_order_relaxed);
         counters.pending_requests.store(fetches.size() + produces.size(), std::memory_order_relaxed);
+        counters.append_backlog_bytes.store(append_queue_bytes, std::memory_order_relaxed);
     }
 };
 
@@ -458,6 +460,11 @@ outcome broker::impl::produce(reader& in, const request_header& h, const request
             if (append_queue.empty()) e = app->try_append(batches[i].index, b, token);
             if (e == errc::full) {
                 append_queue.push_back({id, i, batches[i].index, token, {b.begin(), b.end()}});
+                append_queue_bytes += b.size();
+                if (append_queue_bytes > opts.append_backlog_bytes_max &&
+                    append_queue_bytes - b.size() <= opts.append_backlog_bytes_max) {
+                    counters.append_backlog_stalls.fetch_add(1, std::memory_order_relaxed);
+                }
                 e = errc::ok;
             }
             if (e != errc::ok) {
@@ -518,6 +525,7 @@ bool broker::impl::drain_append_queue() {
                 tokens.erase(t);
             }
         }
+        append_queue_bytes -= q.batch.size();
         append_queue.pop_front();
     }
     return true;
@@ -1098,6 +1106,14 @@ void broker::impl::poll(std::int64_t now_ms, std::vector<completed_response>& ou
             if (part.outstanding > 0) part.error = error::request_timed_out;
         }
         std::erase_if(tokens, [&](const auto& kv) { return kv.second.first == cur->first; });
+        // Its batches still queued behind a full ring are dropped: the client was told they timed
+        // out and will resend them (keeping them would store them twice and, with the client's
+        // retries, grow the queue for as long as the disk stalls).
+        std::erase_if(append_queue, [&](const queued_append& q) {
+            if (q.produce_id != cur->first) return false;
+            append_queue_bytes -= q.batch.size();
+            return true;
+        });
         finish_produce(cur);
     }
     // Long-polled fetches.
@@ -1182,6 +1198,10 @@ std::int64_t broker::next_deadline_ms() const noexcept {
     return d;
 }
 
+bool broker::backlogged() const noexcept {
+    return _impl->append_queue_bytes > _impl->opts.append_backlog_bytes_max;
+}
+
 bool broker::waiting_for_log() const noexcept {
     return !_impl->produces.empty() || !_impl->append_queue.empty();
 }
@@ -1214,6 +1234,8 @@ broker_stats broker::stats() const {
     s.rebalances = c.rebalances.load(std::memory_order_relaxed);
     s.groups = c.groups.load(std::memory_order_relaxed);
     s.pending_requests = c.pending_requests.load(std::memory_order_relaxed);
+    s.append_backlog_bytes = c.append_backlog_bytes.load(std::memory_order_relaxed);
+    s.append_backlog_stalls = c.append_backlog_stalls.load(std::memory_order_relaxed);
     auto copy_hist = [](const latency_histogram& from, latency_histogram_stats& to) {
         for (int b = 0; b < latency_buckets; ++b) to.buckets[b] = from.buckets[b].load(std::memory_order_relaxed);
         to.sum_us = from.sum_us.load(std::memory_order_relaxed);

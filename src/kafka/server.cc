@@ -109,6 +109,8 @@ struct server::impl {
     std::unordered_map<std::uint64_t, connection> conns;
     std::vector<completed_response> completed;
     std::vector<std::uint64_t> touched;  // deliver(): connections with answers this turn
+    bool recv_paused = false;            // some receive was not armed because of the backlog
+    std::vector<std::uint64_t> resume_ids;  // resume_receives()
 
     std::atomic<std::uint64_t> bytes_in{0}, bytes_out{0}, accepted{0}, open{0}, closed{0}, too_large{0},
         idle{0};
@@ -154,6 +156,10 @@ struct server::impl {
         if (c.recv_armed || c.closing || c.close_after_flush) return;
         if (c.slots.size() >= opts.max_in_flight_per_connection) return;
         if (c.rlen == c.rbuf.size()) return;  // processing will grow it
+        if (brk->backlogged()) {  // the log is behind: read nothing until poll() drained it
+            recv_paused = true;
+            return;
+        }
         auto* e = sqe();
         if (!e) return;
         io_uring_prep_recv(e, c.fd, c.rbuf.data() + c.rlen, c.rbuf.size() - c.rlen, 0);
@@ -395,6 +401,24 @@ struct server::impl {
         }
     }
 
+    // The Produce backlog drained below its bound: handle what is buffered and arm the
+    // receives that arm_recv() skipped.
+    void resume_receives() {
+        recv_paused = false;
+        resume_ids.clear();
+        for (auto& [id, c] : conns) {
+            if (!c.closing && !c.recv_armed) resume_ids.push_back(id);
+        }
+        for (std::uint64_t id : resume_ids) {
+            auto it = conns.find(id);
+            if (it == conns.end() || it->second.closing) continue;
+            pump(it->second);
+            if (it->second.closing) maybe_free(id);
+            if (recv_paused) break;  // over the bound again: the next drain resumes the rest
+        }
+        resume_ids.clear();
+    }
+
     void run() {
         std::int64_t last_idle_check = mono_ms();
         arm_accept();
@@ -432,6 +456,7 @@ struct server::impl {
             io_uring_cq_advance(&ring, seen);
             brk->poll(now, completed);
             deliver(completed);
+            if (recv_paused && !brk->backlogged()) resume_receives();
             if (now - last_idle_check >= 1000) {
                 last_idle_check = now;
                 for (auto& [id, c] : conns) {

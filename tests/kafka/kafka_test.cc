@@ -535,6 +535,89 @@ TEST_F(KafkaBroker, ProduceAcksZeroHasNoResponse) {
     EXPECT_GE(_broker->stats().errors_by_code[error::unknown_topic_or_partition + 1], 2u);
 }
 
+// A Produce that times out while its batch waits behind a full ring (the log's writer is not
+// running) is answered REQUEST_TIMED_OUT and its queued copy is dropped: the client resends it,
+// so keeping it would store it twice (and grow the queue with every retry while the disk stalls).
+TEST(KafkaBrokerBacklog, TimedOutProduceDropsItsQueuedBatch) {
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("sluice-kafka-timeout-" + std::to_string(::getpid()) + "-" + std::to_string(mono_ns()));
+    log::store_options so;
+    so.data_dir = dir.string();
+    so.ring_bytes = 128 << 10;  // batches up to 64 KiB; room for about three of the 41 KiB ones
+    std::string err;
+    auto store = log::log_store::open(so, &err);
+    ASSERT_TRUE(store) << err;
+    log::topic_spec t;
+    t.name = "t";
+    t.partitions = 1;
+    ASSERT_EQ(store->create_topic(t, &err), errc::ok) << err;
+    auto brk = broker::create(*store, broker_options{}, &err);
+    ASSERT_TRUE(brk) << err;
+    auto produce = [&](int first, std::int32_t corr) {
+        bytes batch(64 << 10);
+        log::batch_builder b(batch);
+        const std::string value(1000, 'v');
+        for (int i = 0; i < 40; ++i) EXPECT_TRUE(b.append(1'700'000'000'000 + first + i, std::nullopt, as_bytes(value)));
+        auto done = b.finish();
+        bytes req;
+        writer w(req);
+        w.i16(api::produce);
+        w.i16(7);
+        w.i32(corr);
+        w.string("unit-test");
+        w.nullable_string(std::nullopt);
+        w.i16(1);     // acks
+        w.i32(1000);  // timeout_ms
+        w.array_len(1);
+        w.string("t");
+        w.array_len(1);
+        w.i32(0);
+        w.bytes(done);
+        return req;
+    };
+    const std::int64_t now = 1'000'000;
+    bytes resp;
+    // Produce until one request no longer fits in the ring and is copied and queued.
+    int in_ring = 0;
+    for (; in_ring < 16 && brk->stats().append_backlog_bytes == 0; ++in_ring) {
+        ASSERT_EQ(brk->handle(produce(40 * in_ring, in_ring), request_context{1, static_cast<std::uint64_t>(in_ring),
+                                                                              "/127.0.0.1", now},
+                              resp),
+                  outcome::deferred);
+    }
+    --in_ring;  // the last one is queued
+    ASSERT_GE(in_ring, 1);
+    EXPECT_GT(brk->stats().append_backlog_bytes, 40'000u);
+    std::vector<completed_response> done;
+    brk->poll(now + 1000, done);
+    ASSERT_EQ(done.size(), static_cast<std::size_t>(in_ring + 1));
+    for (const auto& d : done) {
+        reader r(d.bytes);
+        (void)r.i32();
+        (void)r.i32();  // correlation id
+        EXPECT_EQ(r.array_len(), 1);
+        EXPECT_EQ(r.string(), "t");
+        EXPECT_EQ(r.array_len(), 1);
+        EXPECT_EQ(r.i32(), 0);
+        EXPECT_EQ(r.i16(), error::request_timed_out);
+    }
+    EXPECT_EQ(brk->stats().append_backlog_bytes, 0u);  // the timed-out batch is not kept
+    EXPECT_FALSE(brk->backlogged());
+    store->start();  // the batches already in the log's ring are stored; the queued one is not
+    const auto p = *store->find_partition("t", 0);
+    for (int i = 0; i < 5000 && store->high_watermark(p) < 40 * in_ring; ++i) {
+        brk->poll(now + 1001 + i, done);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    brk->poll(now + 7000, done);
+    EXPECT_EQ(store->high_watermark(p), 40 * in_ring);
+    brk.reset();
+    store->stop();
+    store.reset();
+    std::filesystem::remove_all(dir);
+}
+
 TEST_F(KafkaBroker, FetchLongPollsAndOffsetOutOfRange) {
     auto fetch = [&](std::int64_t offset, std::int32_t wait_ms) {
         return request(api::fetch, 4, 13, [=](writer& w) {

@@ -9,8 +9,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <sluice/base/clock.h>
@@ -18,6 +20,7 @@
 #include <sluice/kafka/protocol.h>
 #include <sluice/kafka/server.h>
 #include <sluice/log/log_store.h>
+#include <sluice/log/record_batch.h>
 
 namespace sluice::kafka {
 namespace {
@@ -131,6 +134,125 @@ TEST_F(KafkaServer, OversizedFrameClosesConnection) {
     EXPECT_EQ(read_response_corr(fd2), 77);
     ::close(fd2);
     EXPECT_GE(_srv->stats().requests_too_large, 1u);
+}
+
+// Reads exactly n bytes within 10 s; false on EOF/timeout.
+bool read_exactly(int fd, std::byte* p, std::size_t n) {
+    std::size_t got = 0;
+    const std::int64_t until = mono_ns() + 10'000'000'000;
+    while (got < n && mono_ns() < until) {
+        pollfd pfd{fd, POLLIN, 0};
+        if (::poll(&pfd, 1, 100) <= 0) continue;
+        ssize_t r = ::recv(fd, p + got, n - got, 0);
+        if (r <= 0) return false;
+        got += static_cast<std::size_t>(r);
+    }
+    return got == n;
+}
+
+// A stalled log (its writer not started: appends wait in the ring, then behind it in the broker's
+// queue): once the queued copies pass append_backlog_bytes_max the server reads no more from the
+// socket, so the queue stays bounded; when the log moves again every Produce is answered, in
+// order, without error, and every record is stored.
+TEST(KafkaServerBacklog, StopsReadingWhileTheLogIsBehind) {
+    const auto dir = std::filesystem::temp_directory_path() / ("sluice-kafka-backlog-" + std::to_string(mono_ns()));
+    log::store_options so;
+    so.data_dir = dir.string();
+    so.ring_bytes = 256 << 10;
+    std::string err;
+    auto store = log::log_store::open(so, &err);
+    ASSERT_TRUE(store) << err;
+    log::topic_spec t;
+    t.name = "t";
+    t.partitions = 1;
+    ASSERT_EQ(store->create_topic(t, &err), errc::ok) << err;
+    server_options o;
+    o.listen_port = 0;
+    o.broker.append_backlog_bytes_max = 256 << 10;
+    auto srv = server::create(*store, o, &err);
+    ASSERT_TRUE(srv) << err;
+    ASSERT_TRUE(srv->start(&err)) << err;
+
+    constexpr int requests = 48, records_per_batch = 32;
+    bytes all;
+    const std::string value(1000, 'v');
+    for (int i = 0; i < requests; ++i) {
+        bytes batch(64 << 10);
+        log::batch_builder b(batch);
+        for (int r = 0; r < records_per_batch; ++r) ASSERT_TRUE(b.append(1'700'000'000'000 + r, std::nullopt, as_bytes(value)));
+        auto done = b.finish();
+        bytes f;
+        writer w(f);
+        w.i32(0);
+        w.i16(api::produce);
+        w.i16(7);
+        w.i32(500 + i);
+        w.string("backlog-test");
+        w.nullable_string(std::nullopt);  // transactional_id
+        w.i16(1);                          // acks
+        w.i32(60'000);
+        w.array_len(1);
+        w.string("t");
+        w.array_len(1);
+        w.i32(0);
+        w.bytes(done);
+        store_be(f.data(), static_cast<std::int32_t>(f.size() - 4));
+        all.insert(all.end(), f.begin(), f.end());
+    }
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(srv->port());
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    std::thread sender([&] {
+        std::size_t at = 0;
+        while (at < all.size()) {
+            ssize_t n = ::send(fd, all.data() + at, all.size() - at, MSG_NOSIGNAL);
+            if (n <= 0) break;
+            at += static_cast<std::size_t>(n);
+        }
+    });
+    // The backlog passes its bound, then the server stops reading.
+    std::int64_t until = mono_ns() + 5'000'000'000;
+    while (srv->stats().broker.append_backlog_stalls == 0 && mono_ns() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ASSERT_GE(srv->stats().broker.append_backlog_stalls, 1u);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const auto read1 = srv->stats().bytes_in;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const auto s2 = srv->stats();
+    EXPECT_EQ(s2.bytes_in, read1);  // not reading
+    EXPECT_LT(s2.bytes_in, all.size());
+    // Bounded: at most the bound plus what one receive buffer held past it.
+    EXPECT_LE(s2.broker.append_backlog_bytes, o.broker.append_backlog_bytes_max + (128u << 10));
+
+    store->start();  // the log moves again
+    for (int i = 0; i < requests; ++i) {
+        std::byte hdr[8];
+        ASSERT_TRUE(read_exactly(fd, hdr, 8)) << i;
+        const auto size = load_be<std::int32_t>(hdr);
+        ASSERT_EQ(load_be<std::int32_t>(hdr + 4), 500 + i);
+        bytes rest(static_cast<std::size_t>(size - 4));
+        ASSERT_TRUE(read_exactly(fd, rest.data(), rest.size()));
+        reader r(rest);
+        EXPECT_EQ(r.array_len(), 1);
+        EXPECT_EQ(r.string(), "t");
+        EXPECT_EQ(r.array_len(), 1);
+        EXPECT_EQ(r.i32(), 0);
+        EXPECT_EQ(r.i16(), error::none) << i;
+        EXPECT_EQ(r.i64(), static_cast<std::int64_t>(i) * records_per_batch);  // base offset, in order
+    }
+    sender.join();
+    ::close(fd);
+    EXPECT_EQ(store->high_watermark(*store->find_partition("t", 0)), requests * records_per_batch);
+    EXPECT_EQ(srv->stats().broker.append_backlog_bytes, 0u);
+    srv->stop();
+    srv.reset();
+    store->stop();
+    store.reset();
+    std::filesystem::remove_all(dir);
 }
 
 TEST(KafkaHostPort, Parse) {

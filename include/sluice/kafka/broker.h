@@ -47,6 +47,10 @@ struct broker_options {
     std::int32_t fetch_max_bytes = 64 << 20;
     // Directory of the committed-offset journal; empty = <data_dir>/__consumer_offsets.
     std::string offsets_dir;
+    // Produce batches the log's ring had no room for are copied and queued, in order; while more
+    // than this many bytes are queued, backlogged() is true and the server reads no socket (TCP
+    // backpressure), so a stalled disk cannot grow the queue without bound.
+    std::size_t append_backlog_bytes_max = 64 << 20;
 };
 
 enum class outcome : std::uint8_t { respond, no_response, deferred, close };
@@ -108,6 +112,8 @@ struct broker_counters {
     std::atomic<std::uint64_t> rebalances{0};
     std::atomic<std::uint64_t> groups{0};            // gauges, refreshed by handle()/poll()
     std::atomic<std::uint64_t> pending_requests{0};
+    std::atomic<std::uint64_t> append_backlog_bytes{0};  // gauge: queued behind a full ring
+    std::atomic<std::uint64_t> append_backlog_stalls{0};  // times the backlog went over the bound
     // Produce (acks != 0): request handled -> answer queued. Fetch: time spent long-polling
     // (answered at once = 0). Requests whose connection closed first are not observed.
     latency_histogram produce_ack;
@@ -137,6 +143,8 @@ struct broker_stats {
     std::uint64_t rebalances = 0;
     std::uint64_t groups = 0;
     std::uint64_t pending_requests = 0;
+    std::uint64_t append_backlog_bytes = 0;
+    std::uint64_t append_backlog_stalls = 0;
     latency_histogram_stats produce_ack;
     latency_histogram_stats fetch_wait;
 };
@@ -163,6 +171,9 @@ public:
     [[nodiscard]] std::int64_t next_deadline_ms() const noexcept;
     // True while Produce requests wait for durability (the caller should poll soon).
     [[nodiscard]] bool waiting_for_log() const noexcept;
+    // True while the copied-and-queued Produce batches exceed append_backlog_bytes_max: the
+    // caller should stop reading requests until poll() has drained it below the bound.
+    [[nodiscard]] bool backlogged() const noexcept;
     // Drops the connection's deferred requests (their answers would have nowhere to go).
     void connection_closed(std::uint64_t conn_id);
 
