@@ -660,9 +660,14 @@ std::int64_t log_store::impl::idle_wait(std::int64_t now_ns, bool stopping) cons
     for (std::uint32_t i = 0; i < n; ++i) {
         const auto& p = *parts[i];
         if (p.first_unsynced_ns == 0 || p.wfd < 0) continue;
-        // A due partition that could not flush yet (writes or an fdatasync in flight) is woken
-        // by their completions; the floor keeps a retry from spinning.
-        wait = std::min(wait, std::max<std::int64_t>(p.first_unsynced_ns + due_after - now_ns, 20'000));
+        // A partition with a write or an fdatasync in flight is woken by its completion, and a
+        // failed one never flushes: neither may shorten the sleep (on a slow disk that made the
+        // writer spin through every fdatasync).
+        if (p.fsync_in_flight || p.writes_n > 0) continue;
+        const auto state = static_cast<errc>(p.state.load(std::memory_order_relaxed));
+        if (state == errc::io_error) continue;
+        const std::int64_t at = state == errc::no_space ? p.retry_at_ns : p.first_unsynced_ns + due_after;
+        wait = std::min(wait, std::max<std::int64_t>(at - now_ns, 50'000));
     }
     return wait;
 }
