@@ -120,29 +120,25 @@ std::string_view trim_right(std::string_view s) noexcept {
 }
 
 // JSON number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?  (any magnitude)
+constexpr bool is_digit(char c) noexcept { return static_cast<unsigned char>(c - '0') < 10; }
 bool valid_number(std::string_view s) noexcept {
-    std::size_t i = 0;
-    const std::size_t n = s.size();
-    auto digit = [&](std::size_t k) { return k < n && s[k] >= '0' && s[k] <= '9'; };
-    if (i < n && s[i] == '-') ++i;
-    if (!digit(i)) return false;
-    if (s[i] == '0') {
-        ++i;
-    } else {
-        while (digit(i)) ++i;
+    const char* p = s.data();
+    const char* const e = p + s.size();
+    if (p < e && *p == '-') ++p;
+    if (p == e || !is_digit(*p)) return false;
+    if (*p++ != '0') {
+        while (p < e && is_digit(*p)) ++p;
     }
-    if (i < n && s[i] == '.') {
-        ++i;
-        if (!digit(i)) return false;
-        while (digit(i)) ++i;
+    if (p < e && *p == '.') {
+        if (++p == e || !is_digit(*p)) return false;
+        while (++p < e && is_digit(*p)) {}
     }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        ++i;
-        if (i < n && (s[i] == '+' || s[i] == '-')) ++i;
-        if (!digit(i)) return false;
-        while (digit(i)) ++i;
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        if (++p < e && (*p == '+' || *p == '-')) ++p;
+        if (p == e || !is_digit(*p)) return false;
+        while (++p < e && is_digit(*p)) {}
     }
-    return i == n;
+    return p == e;
 }
 
 // End (one past) of the object/array starting at `p` in validated JSON ending before `end`.
@@ -165,12 +161,158 @@ const char* container_end(const char* p, const char* end) noexcept {
     return end;
 }
 
+// Structural fast path (see README "Validation"): decides from simdjson's stage-1 structural
+// index alone that an event is certainly a valid JSON object, for the common shape: root object,
+// nesting <= fast_depth_max, no backslash anywhere (so every string is its bytes between two
+// quotes, and stage 1 already checked UTF-8, raw control characters and closed strings). The
+// grammar over the structurals is checked exactly (members, commas, colons, matching brackets,
+// nothing after the root); every scalar token (to the next structural, trailing whitespace
+// removed, as the walk's raw_json_token) must be exactly true/false/null or match the number
+// grammar; after a string's closing quote only whitespace may precede the next structural.
+// "true" means the exact path would accept the event too; "false" means nothing: the exact
+// path (DOM, then the walk) decides, so rejections are unchanged by construction.
+constexpr std::size_t fast_depth_max = 64;
+constexpr std::size_t fast_members_max = 32;  // depth-1 members remembered for pointer lookup
+
+// First byte at or after `p` that is not an ASCII digit, or `e`. Reads 8 bytes at a time and
+// may read up to 7 bytes past `e` (the fast path's buffer has SIMDJSON_PADDING after the event).
+const char* digit_run_end(const char* p, const char* e) noexcept {
+    while (p < e) {
+        std::uint64_t v;
+        std::memcpy(&v, p, 8);
+        // Per byte: zero iff '0'..'9' (high nibble 3, low nibble + 6 does not carry into bit 4).
+        const std::uint64_t m = ((v & 0xf0f0f0f0f0f0f0f0ull) ^ 0x3030303030303030ull) |
+                                (((v & 0x0f0f0f0f0f0f0f0full) + 0x0606060606060606ull) &
+                                 0x1010101010101010ull);
+        if (m != 0) {
+            // High bit of each non-zero byte; the lowest one is the first non-digit.
+            const std::uint64_t nz =
+                (((m & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | m) & 0x8080808080808080ull;
+            const char* q = p + (__builtin_ctzll(nz) >> 3);
+            return q < e ? q : e;
+        }
+        p += 8;
+    }
+    return e;
+}
+
+// valid_number for the fast path (same grammar; digit runs 8 bytes at a time, padded buffer).
+bool valid_number_padded(const char* p, const char* e) noexcept {
+    if (p < e && *p == '-') ++p;
+    if (p == e || !is_digit(*p)) return false;
+    p = *p == '0' ? p + 1 : digit_run_end(p + 1, e);
+    if (p < e && *p == '.') {
+        if (++p == e || !is_digit(*p)) return false;
+        p = digit_run_end(p + 1, e);
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        if (++p < e && (*p == '+' || *p == '-')) ++p;
+        if (p == e || !is_digit(*p)) return false;
+        p = digit_run_end(p + 1, e);
+    }
+    return p == e;
+}
+
+// `pos`: an opening quote; `next`: the next structural. No backslash in the event, so the string
+// ends at the first quote after `pos`; stage 1 puts no structural inside a string, so that quote
+// is the last non-whitespace byte before `next`. Returns the closing quote's position, or 0.
+std::uint32_t string_close(const char* buf, std::uint32_t pos, std::uint32_t next) noexcept {
+    std::uint32_t q = next;
+    while (q > pos + 1 && is_ws(buf[q - 1])) --q;
+    return q > pos + 1 && buf[q - 1] == '"' ? q - 1 : 0;
+}
+
+// Token of the scalar at `pos` (to the next structural, trailing whitespace removed) if it is
+// exactly true/false/null or a JSON number; else empty.
+std::string_view scalar_token(const char* buf, std::uint32_t pos, std::uint32_t next) noexcept {
+    std::uint32_t e = next;
+    while (e > pos && is_ws(buf[e - 1])) --e;
+    const std::string_view tok(buf + pos, e - pos);
+    bool ok;
+    switch (buf[pos]) {
+        case 't': ok = tok == "true"; break;
+        case 'f': ok = tok == "false"; break;
+        case 'n': ok = tok == "null"; break;
+        default: ok = valid_number_padded(buf + pos, buf + e); break;
+    }
+    return ok ? tok : std::string_view{};
+}
+
+// A member of the root object: name [name_pos + 1, name_close), value at structural value_i.
+struct root_member {
+    std::uint32_t name_pos;
+    std::uint32_t name_close;
+    std::uint32_t value_i;
+};
+
+// Validates as described above. Records the root object's first fast_members_max members in
+// `members` (`members_n`; more than that: members_n = fast_members_max + 1).
+bool structurally_valid_object(const char* buf, std::uint32_t len, const std::uint32_t* idx,
+                               std::uint32_t n, root_member* members,
+                               std::size_t& members_n) noexcept {
+    members_n = 0;
+    if (n < 2 || buf[idx[0]] != '{') return false;
+    auto next_pos = [&](std::uint32_t i) { return i + 1 < n ? idx[i + 1] : len; };
+    std::uint64_t arrays = 0;  // bit d: the container at depth d is an array
+    std::size_t depth = 0;
+    std::uint32_t i = 0;
+value:  // idx[i]: first structural of a value
+    {
+        const char c = buf[idx[i]];
+        if (c == '{' || c == '[') {
+            if (depth == fast_depth_max) return false;
+            const bool arr = c == '[';
+            arrays = arr ? (arrays | (std::uint64_t{1} << depth)) : (arrays & ~(std::uint64_t{1} << depth));
+            ++depth;
+            if (++i >= n) return false;
+            if (buf[idx[i]] == (arr ? ']' : '}')) goto close;
+            if (arr) goto value;
+            goto key;
+        }
+        if (depth == 0) return false;
+        if (c == '"' ? string_close(buf, idx[i], next_pos(i)) == 0
+                     : scalar_token(buf, idx[i], next_pos(i)).empty())
+            return false;
+        if (++i >= n) return false;
+        goto after;
+    }
+key:  // idx[i]: a member name
+    {
+        if (buf[idx[i]] != '"') return false;
+        const std::uint32_t close_q = string_close(buf, idx[i], next_pos(i));
+        if (close_q == 0) return false;
+        if (depth == 1 && members_n <= fast_members_max) {
+            if (members_n < fast_members_max) members[members_n] = {idx[i], close_q, i + 2};
+            ++members_n;
+        }
+        if (++i >= n || buf[idx[i]] != ':') return false;
+        if (++i >= n) return false;
+        goto value;
+    }
+after:  // idx[i] follows a complete value inside the container at depth - 1
+    {
+        const char c = buf[idx[i]];
+        const bool arr = ((arrays >> (depth - 1)) & 1) != 0;
+        if (c == ',') {
+            if (++i >= n) return false;
+            if (arr) goto value;
+            goto key;
+        }
+        if (c != (arr ? ']' : '}')) return false;
+    }
+close:  // idx[i] closes the container at depth - 1
+    if (--depth == 0) return i + 1 == n;
+    if (++i >= n) return false;
+    goto after;
+}
+
 }  // namespace
 
 class event_parser_impl {
 public:
-    explicit event_parser_impl(std::size_t capacity)
+    event_parser_impl(std::size_t capacity, bool structural_fast_path)
         : _capacity(capacity),
+          _structural_fast_path(structural_fast_path),
           _scratch(new char[capacity + simdjson::SIMDJSON_PADDING]()),
           _keys(new std::byte[capacity]()) {
         const auto err = _parser.allocate(capacity, max_depth + 2);
@@ -218,7 +360,14 @@ private:
         }
     }
 
+    // Fast path: pointers of one token from the recorded root members, others by find().
+    void capture_fast(const char* buf, std::uint32_t len, const std::uint32_t* idx,
+                      std::uint32_t n) noexcept;
+
     std::size_t _capacity;
+    bool _structural_fast_path;
+    std::array<root_member, fast_members_max> _members{};
+    std::size_t _members_n = 0;
     od::parser _parser;
     simdjson::dom::parser _dom;
     std::unique_ptr<char[]> _scratch;
@@ -419,6 +568,53 @@ event_parser_impl::find_status event_parser_impl::find(const char* p, const char
     return find_status::absent;
 }
 
+void event_parser_impl::capture_fast(const char* buf, std::uint32_t len, const std::uint32_t* idx,
+                                     std::uint32_t n) noexcept {
+    const char* p = buf;
+    while (is_ws(*p)) ++p;
+    for (std::size_t pi = 0; pi < _ptrs.size(); ++pi) {
+        const compiled_rules::pointer& ptr = _ptrs[pi];
+        if (ptr.tokens.size() != 1 || _members_n > fast_members_max) {
+            // No backslash in the event: find() never asks for the walk.
+            (void)find(p, buf + len, pi, 0);
+            continue;
+        }
+        const std::string_view want = ptr.tokens[0];
+        for (std::size_t m = 0; m < _members_n; ++m) {
+            const root_member& rm = _members[m];
+            const std::string_view name(buf + rm.name_pos + 1, rm.name_close - rm.name_pos - 1);
+            if (name != want) continue;
+            // The first member of that name wins, whatever its value (as find()).
+            capture& c = _caps[pi];
+            const std::uint32_t v = idx[rm.value_i];
+            const std::uint32_t next = rm.value_i + 1 < n ? idx[rm.value_i + 1] : len;
+            c.found = true;
+            c.start = buf + v;
+            switch (buf[v]) {
+                case '{': c.k = kind::object; break;
+                case '[': c.k = kind::array; break;
+                case '"': {
+                    const std::uint32_t q = string_close(buf, v, next);
+                    c.k = kind::string;
+                    c.token = std::string_view(buf + v, q + 1 - v);
+                    c.unescaped = c.token.substr(1, c.token.size() - 2);
+                    break;
+                }
+                default: {
+                    c.k = buf[v] == 'n' ? kind::null
+                          : (buf[v] == 't' || buf[v] == 'f') ? kind::boolean
+                                                             : kind::number;
+                    std::uint32_t e = next;  // validated: the token up to trailing whitespace
+                    while (is_ws(buf[e - 1])) --e;
+                    c.token = std::string_view(buf + v, e - v);
+                    break;
+                }
+            }
+            break;
+        }
+    }
+}
+
 event_result event_parser_impl::parse(const char* ev, std::size_t len, std::size_t after,
                                       const compiled_rules& rules, std::int64_t ingest_ms,
                                       parser_stats& stats) noexcept {
@@ -447,9 +643,22 @@ event_result event_parser_impl::parse(const char* ev, std::size_t len, std::size
     // checked, nesting, nothing after the root); the pointers are then found by scanning the
     // validated text. Events DOM cannot decide like the walk does (numbers it cannot represent,
     // nesting at the limit) or whose pointer path needs unescaping take the on-demand walk.
+    bool slow = false;
+    if (_structural_fast_path && len <= 0xffffffffu &&
+        std::memchr(buf, '\\', len) == nullptr) {
+        simdjson::internal::dom_parser_implementation& st1 = *_dom.implementation;
+        if (st1.stage1(reinterpret_cast<const std::uint8_t*>(buf), len,
+                       simdjson::stage1_mode::regular) == simdjson::SUCCESS &&
+            structurally_valid_object(buf, static_cast<std::uint32_t>(len),
+                                      st1.structural_indexes.get(), st1.n_structural_indexes,
+                                      _members.data(), _members_n)) {
+            capture_fast(buf, static_cast<std::uint32_t>(len), st1.structural_indexes.get(),
+                         st1.n_structural_indexes);
+            return finish(r, ev, buf, len, rules);
+        }
+    }
     simdjson::dom::element root;
     const simdjson::error_code derr = _dom.parse(buf, len, false).get(root);
-    bool slow = false;
     if (derr == simdjson::SUCCESS) {
         if (root.type() != simdjson::dom::element_type::OBJECT) {
             r.reason = reject_reason::not_object;
@@ -611,7 +820,8 @@ event_result event_parser_impl::finish(event_result r, const char* ev, const cha
 // event_parser
 
 event_parser::event_parser(const parser_options& options)
-    : _impl(std::make_unique<event_parser_impl>(options.max_datagram_bytes)),
+    : _impl(std::make_unique<event_parser_impl>(options.max_datagram_bytes,
+                                                   options.structural_fast_path)),
       _capacity(options.max_datagram_bytes) {
     SLUICE_ASSERT(options.max_datagram_bytes > 0);
 #if defined(__PCLMUL__)

@@ -558,3 +558,67 @@ TEST(event_parse, pointer_lookup_edge_cases) {
         EXPECT_EQ(r.results[4].reason, reject_reason::not_json);
     }
 }
+
+// The structural fast path must give exactly the exact path's results (it only short-cuts
+// events it can prove valid; everything else goes the DOM / on-demand way). Seeds cover the
+// sensor shape, nesting, every scalar kind and pointer kinds; every single-byte deletion,
+// duplication and replacement by a JSON-significant byte of each seed is compared on reason,
+// raw span, key and timestamp, in place and from the scratch copy.
+TEST(event_parse, structural_fast_path_matches_exact_path) {
+    event_parser fast;
+    event_parser exact(parser_options{.max_datagram_bytes = 65536, .structural_fast_path = false});
+    const std::array<compiled_rules, 3> rules = {
+        rules_of({.key_pointer = "/sensor_id", .require_pointers = {"/sensor_id"},
+                  .timestamp_pointer = "/ts"}),
+        rules_of({.key_pointer = "/a/0/b", .require_pointers = {"/a", "/s"},
+                  .timestamp_pointer = "/m/t"}),
+        rules_of({.key_pointer = "/s", .timestamp_pointer = "/t"}),
+    };
+    const std::vector<std::string> seeds = {
+        R"({"sensor_id":17,"seq":42,"ts":1700000000042,"temp":15.42,"hum":30.5,"site":"plant-07"})",
+        R"({ "s" : "x y" , "t" : "2024-01-02T03:04:05Z" , "n" : null , "b" : [ true , false ] })",
+        R"({"a":[{"b":"k1"},{"b":2}],"m":{"t":1.5e3},"s":-0.0E+0,"e":{},"f":[]})",
+        R"({"s":{"x":[1,[2,[3]]]},"t":12345678901234567890123,"u":"\u00e9\n"})",
+        R"({"sensor_id":"abc","ts":"not a time","x":1e400})",
+        R"({"sensor_id":null,"ts":null})",
+    };
+    const std::string alphabet = "{}[]:,\" \\0-1.eE+tfnux\t\x01\xff";
+    std::vector<std::string> inputs;
+    for (const std::string& s : seeds) {
+        inputs.push_back(s);
+        for (std::size_t i = 0; i < s.size(); ++i) {
+            inputs.push_back(s.substr(0, i) + s.substr(i + 1));
+            inputs.push_back(s.substr(0, i + 1) + s.substr(i));
+            for (char c : alphabet) {
+                if (s[i] == c) continue;
+                std::string m = s;
+                m[i] = c;
+                inputs.push_back(m);
+            }
+        }
+    }
+    std::size_t accepted = 0;
+    for (const std::string& in : inputs) {
+        for (const compiled_rules& r : rules) {
+            for (std::size_t tail : {std::size_t{64}, std::size_t{0}}) {
+                const run a = parse(fast, in, r, tail);
+                const run b = parse(exact, in, r, tail);
+                ASSERT_EQ(a.results.size(), b.results.size()) << in;
+                for (std::size_t k = 0; k < a.results.size(); ++k) {
+                    const event_result& x = a.results[k];
+                    const event_result& y = b.results[k];
+                    ASSERT_EQ(x.reason, y.reason) << in;
+                    ASSERT_EQ(str(x.raw), str(y.raw)) << in;
+                    ASSERT_EQ(x.has_key, y.has_key) << in;
+                    ASSERT_EQ(str(x.key), str(y.key)) << in;
+                    ASSERT_EQ(x.timestamp_from_event, y.timestamp_from_event) << in;
+                    ASSERT_EQ(x.timestamp_ms, y.timestamp_ms) << in;
+                    accepted += x.accepted();
+                }
+            }
+        }
+    }
+    // The mutations must exercise both outcomes (not a vacuous comparison).
+    EXPECT_GT(accepted, inputs.size() / 4);
+    EXPECT_LT(accepted, inputs.size() * 3 * 2);
+}

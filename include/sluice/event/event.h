@@ -145,6 +145,10 @@ struct parser_options {
     // Largest payload parse_datagram() accepts whole; longer payloads are still framed, but any
     // event longer than this is too_large. Sizes the simdjson parser, scratch and key buffers.
     std::size_t max_datagram_bytes = 65536;
+    // Accept the common event shape from simdjson's structural index alone (no DOM tape);
+    // anything it cannot decide goes the exact way. Same results either way: tests turn it off
+    // to compare.
+    bool structural_fast_path = true;
 };
 
 // Monotonic counters of one parser (single writer: its core; read them from the same core or
