@@ -1,0 +1,180 @@
+// profile-pipeline: a fixed, repeatable workload for profilers (callgrind, perf) on one
+// pipeline core: pre-built datagrams of the ~100-byte sensor events bench-pipeline-dpdk
+// replays (1 or 10 NDJSON lines per datagram) go through pipeline::process in bursts of 32
+// into a log on a storage that discards writes (as bench-pipeline-dpdk --simulate-storage);
+// the log's writer drains the ring on its own thread. No sockets, no DPDK, no clock in the loop except the pipeline's own.
+//
+//   profile-pipeline [--events N] [--per-packet 1|10] [--simulate-storage] [--parse-only]
+//
+// Under callgrind, compare `pipeline::process` inclusive instructions per event between builds
+// (the event count is fixed, so instructions are repeatable on a loaded machine):
+//   valgrind --tool=callgrind --toggle-collect='sluice::pipeline::pipeline::process*'
+//       build/perf/pipeline/profile-pipeline --events 200000
+// --parse-only runs event_parser::parse_datagram alone over the same payloads (--exact: without
+// the structural fast path, for A/B in one binary).
+
+#include "../common/discard_storage.h"
+
+#include <sluice/base/clock.h>
+#include <sluice/event/event.h>
+#include <sluice/log/log_store.h>
+#include <sluice/log/memory_storage.h>
+#include <sluice/pipeline/pipeline.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace sluice;
+
+namespace {
+
+// Same shape as bench-pipeline-dpdk's sensor_event.
+std::string sensor_event(std::uint64_t seq) {
+    char b[160];
+    const int n = std::snprintf(
+        b, sizeof b,
+        R"({"sensor_id":%u,"seq":%llu,"ts":%llu,"temp":%.2f,"hum":%.1f,"site":"plant-%02u"})",
+        static_cast<unsigned>(seq % 1000), static_cast<unsigned long long>(seq),
+        1700000000000ULL + seq, 15.0 + static_cast<double>(seq % 1000) / 100.0,
+        30.0 + static_cast<double>(seq % 500) / 10.0, static_cast<unsigned>(seq % 17));
+    return std::string(b, static_cast<std::size_t>(n));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::uint64_t events = 200'000;
+    unsigned per_packet = 1;
+    bool simulate = false;
+    bool parse_only = false;
+    bool exact = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : "0"; };
+        if (a == "--events") events = std::strtoull(next(), nullptr, 10);
+        else if (a == "--per-packet") per_packet = static_cast<unsigned>(std::atoi(next()));
+        else if (a == "--simulate-storage") simulate = true;
+        else if (a == "--parse-only") parse_only = true;
+        else if (a == "--exact") exact = true;
+        else {
+            std::fprintf(stderr, "usage: profile-pipeline [--events N] [--per-packet 1|10] "
+                                 "[--simulate-storage] [--parse-only] [--exact]\n");
+            return 2;
+        }
+    }
+    if (per_packet == 0 || events == 0) return 2;
+
+    constexpr std::size_t distinct = 4096;
+    std::vector<std::string> bufs(distinct);
+    std::vector<pipeline::datagram> ds(distinct);
+    std::uint64_t seq = 0;
+    for (std::size_t i = 0; i < distinct; ++i) {
+        for (unsigned k = 0; k < per_packet; ++k) {
+            bufs[i] += sensor_event(seq++);
+            if (per_packet > 1) bufs[i] += '\n';
+        }
+        const std::size_t len = bufs[i].size();
+        bufs[i].append(128, ' ');  // DPDK mbufs leave >= 526 bytes after the payload
+        ds[i].payload = bytes_view(reinterpret_cast<const std::byte*>(bufs[i].data()), len);
+        ds[i].tailroom = 128;
+        ds[i].src = net::ip_address::v4(169, 254, 0, 2);
+        ds[i].src_port = 40000;
+        ds[i].dst_port = 5140;
+    }
+    const std::uint64_t datagrams = (events + per_packet - 1) / per_packet;
+
+    event::topic_rules rules;
+    rules.key_pointer = "/sensor_id";
+    rules.require_pointers = {"/sensor_id"};
+
+    if (parse_only) {
+        auto cr = event::compiled_rules::make(rules);
+        event::parser_options popt;
+        popt.structural_fast_path = !exact;
+        event::event_parser parser(popt);
+        std::vector<event::event_result> out(256);
+        std::uint64_t accepted = 0;
+        const std::int64_t t0 = mono_ns();
+        for (std::uint64_t d = 0; d < datagrams; ++d) {
+            const auto& dg = ds[d % distinct];
+            const std::size_t n = parser.parse_datagram(dg.payload, dg.tailroom, *cr, 1, out);
+            for (std::size_t k = 0; k < n; ++k) accepted += out[k].accepted();
+        }
+        const std::int64_t t1 = mono_ns();
+        std::printf("parse only: %llu events accepted, %.1f ns/event (wall)\n",
+                    static_cast<unsigned long long>(accepted),
+                    static_cast<double>(t1 - t0) / static_cast<double>(datagrams * per_packet));
+        return accepted == datagrams * per_packet ? 0 : 1;
+    }
+
+    auto mem = std::make_shared<perf::discard_storage>();
+    log::store_options so;
+    so.data_dir = "/profile";
+    so.backend = mem;
+    so.ring_bytes = 32 << 20;
+    std::string err;
+    auto store = log::log_store::open(so, &err);
+    if (!store) {
+        std::fprintf(stderr, "profile-pipeline: %s\n", err.c_str());
+        return 1;
+    }
+    for (auto [name, parts] : {std::pair<const char*, int>{"sensors", 8}, {"sensors.dlq", 1}}) {
+        log::topic_spec t;
+        t.name = name;
+        t.partitions = parts;
+        if (store->create_topic(t, &err) != errc::ok) {
+            std::fprintf(stderr, "profile-pipeline: %s\n", err.c_str());
+            return 1;
+        }
+    }
+    store->start();
+    pipeline::pipeline_options po;
+    pipeline::topic_route route;
+    route.name = "sensors";
+    route.port = 5140;
+    route.rules = rules;
+    po.topics = {route};
+    po.simulate_storage = simulate;
+    auto set = pipeline::pipeline_set::make(*store, po, &err);
+    auto p = set ? set->make_pipeline(0, &err) : nullptr;
+    if (!p) {
+        std::fprintf(stderr, "profile-pipeline: %s\n", err.c_str());
+        return 1;
+    }
+    const std::int64_t t0 = mono_ns();
+    std::uint64_t done = 0;
+    std::int64_t last_poll = t0;
+    while (done < datagrams) {
+        const std::size_t at = done % distinct;
+        const std::size_t n = std::min<std::uint64_t>({32, distinct - at, datagrams - done});
+        (void)p->process(std::span<const pipeline::datagram>(ds.data() + at, n));
+        done += n;
+        const std::int64_t now = mono_ns();
+        if (now - last_poll >= 20'000) {  // as dpdk_port's run_queue
+            p->poll(now);
+            last_poll = now;
+        }
+    }
+    p->flush();
+    const std::int64_t t1 = mono_ns();
+    for (int i = 0; i < 100000 && p->in_flight() != 0; ++i) {
+        p->poll(mono_ns());
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    const auto snap = set->counters();
+    const auto& t = snap.topics[0];
+    std::printf("pipeline: %llu events received, %llu stored, %llu dropped, %.1f ns/event (wall, "
+                "incl. flush)\n",
+                static_cast<unsigned long long>(t.received), static_cast<unsigned long long>(t.stored),
+                static_cast<unsigned long long>(t.dropped_total()),
+                static_cast<double>(t1 - t0) / static_cast<double>(datagrams * per_packet));
+    store->stop();
+    return t.balanced() && t.stored == datagrams * per_packet ? 0 : 1;
+}
