@@ -918,15 +918,18 @@ std::size_t event_parser::parse_datagram(bytes_view payload, std::size_t tailroo
         while (e > b && is_ws(e[-1])) --e;
         emit(b, e);
     } else {
+        // The first line's end is known from the framing scan: search for newlines after it.
         line = first_b;
-        while (line < end) {
-            const void* nl = std::memchr(line, '\n', static_cast<std::size_t>(end - line));
-            const char* e = nl ? static_cast<const char*>(nl) : end;
+        const char* e = first_e;
+        for (;;) {
             if (!blank(line, e)) {
                 const char* ee = (e > line && e[-1] == '\r') ? e - 1 : e;
                 emit(line, ee);
             }
             line = e + 1;
+            if (line >= end) break;
+            const void* nl = std::memchr(line, '\n', static_cast<std::size_t>(end - line));
+            e = nl ? static_cast<const char*>(nl) : end;
         }
     }
     _stats.overflow_events += _last_overflow;
