@@ -245,13 +245,16 @@ struct root_member {
     std::uint32_t value_i;
 };
 
-// Validates as described above. Records the root object's first fast_members_max members in
-// `members` (`members_n`; more than that: members_n = fast_members_max + 1).
-bool structurally_valid_object(const char* buf, std::uint32_t len, const std::uint32_t* idx,
-                               std::uint32_t n, root_member* members,
-                               std::size_t& members_n) noexcept {
+// Validates as described above, with idx[0] the root '{' and idx[0..n) the structurals that
+// follow it (`len`: where the last one's token ends). Returns how many structurals the root
+// object spans (its closing '}' is idx[result - 1]), 0 if not certainly valid: the caller checks
+// what follows. Records the root object's first fast_members_max members in `members`
+// (`members_n`; more than that: members_n = fast_members_max + 1).
+std::uint32_t structurally_valid_object(const char* buf, std::uint32_t len,
+                                        const std::uint32_t* idx, std::uint32_t n,
+                                        root_member* members, std::size_t& members_n) noexcept {
     members_n = 0;
-    if (n < 2 || buf[idx[0]] != '{') return false;
+    if (n < 2 || buf[idx[0]] != '{') return 0;
     auto next_pos = [&](std::uint32_t i) { return i + 1 < n ? idx[i + 1] : len; };
     std::uint64_t arrays = 0;  // bit d: the container at depth d is an array
     std::size_t depth = 0;
@@ -260,33 +263,33 @@ value:  // idx[i]: first structural of a value
     {
         const char c = buf[idx[i]];
         if (c == '{' || c == '[') {
-            if (depth == fast_depth_max) return false;
+            if (depth == fast_depth_max) return 0;
             const bool arr = c == '[';
             arrays = arr ? (arrays | (std::uint64_t{1} << depth)) : (arrays & ~(std::uint64_t{1} << depth));
             ++depth;
-            if (++i >= n) return false;
+            if (++i >= n) return 0;
             if (buf[idx[i]] == (arr ? ']' : '}')) goto close;
             if (arr) goto value;
             goto key;
         }
-        if (depth == 0) return false;
+        if (depth == 0) return 0;
         if (c == '"' ? string_close(buf, idx[i], next_pos(i)) == 0
                      : scalar_token(buf, idx[i], next_pos(i)).empty())
-            return false;
-        if (++i >= n) return false;
+            return 0;
+        if (++i >= n) return 0;
         goto after;
     }
 key:  // idx[i]: a member name
     {
-        if (buf[idx[i]] != '"') return false;
+        if (buf[idx[i]] != '"') return 0;
         const std::uint32_t close_q = string_close(buf, idx[i], next_pos(i));
-        if (close_q == 0) return false;
+        if (close_q == 0) return 0;
         if (depth == 1 && members_n <= fast_members_max) {
             if (members_n < fast_members_max) members[members_n] = {idx[i], close_q, i + 2};
             ++members_n;
         }
-        if (++i >= n || buf[idx[i]] != ':') return false;
-        if (++i >= n) return false;
+        if (++i >= n || buf[idx[i]] != ':') return 0;
+        if (++i >= n) return 0;
         goto value;
     }
 after:  // idx[i] follows a complete value inside the container at depth - 1
@@ -294,15 +297,15 @@ after:  // idx[i] follows a complete value inside the container at depth - 1
         const char c = buf[idx[i]];
         const bool arr = ((arrays >> (depth - 1)) & 1) != 0;
         if (c == ',') {
-            if (++i >= n) return false;
+            if (++i >= n) return 0;
             if (arr) goto value;
             goto key;
         }
-        if (c != (arr ? ']' : '}')) return false;
+        if (c != (arr ? ']' : '}')) return 0;
     }
 close:  // idx[i] closes the container at depth - 1
-    if (--depth == 0) return i + 1 == n;
-    if (++i >= n) return false;
+    if (--depth == 0) return i + 1;
+    if (++i >= n) return 0;
     goto after;
 }
 
@@ -324,6 +327,20 @@ public:
     }
 
     void reset_keys() noexcept { _keys_used = 0; }
+
+    // Payload-level stage 1 (structural fast path, several events per datagram): one stage-1
+    // pass over the whole payload instead of one per event (simdjson's per-call cost is about
+    // as large as the scan of a 100-byte event). Only for a payload without any backslash,
+    // within capacity, with SIMDJSON_PADDING readable after it, that stage 1 accepts (UTF-8,
+    // control characters, closed strings). Each event then takes its structurals from the
+    // payload's index (payload_line); until the first event that needs the per-event path.
+    void end_payload() noexcept { _pl_base = nullptr; }
+    void begin_payload(const char* base, std::size_t len, std::size_t tailroom) noexcept {
+        _pl_base = nullptr;
+        if (_structural_fast_path && tailroom >= simdjson::SIMDJSON_PADDING &&
+            std::memchr(base, '\\', len) == nullptr)
+            (void)index(base, len);
+    }
 
     // Parses one event [ev, ev+len) with `after` readable bytes following it.
     event_result parse(const char* ev, std::size_t len, std::size_t after,
@@ -368,6 +385,38 @@ private:
     bool _structural_fast_path;
     std::array<root_member, fast_members_max> _members{};
     std::size_t _members_n = 0;
+    // Payload-level stage 1 (begin_payload); _pl_base null = per event.
+    // Stage 1 over [base, base + len) (padded, no backslash) into the structural index.
+    bool index(const char* base, std::size_t len) noexcept {
+        if (len > _capacity || len > 0xffffffffu) return false;
+        simdjson::internal::dom_parser_implementation& st1 = *_dom.implementation;
+        if (st1.stage1(reinterpret_cast<const std::uint8_t*>(base), len,
+                       simdjson::stage1_mode::regular) != simdjson::SUCCESS)
+            return false;
+        _pl_base = base;
+        _pl_idx = st1.structural_indexes.get();
+        _pl_n = st1.n_structural_indexes;
+        _pl_cursor = 0;
+        return true;
+    }
+    // Fast path for one event at `buf` (padded): from the payload's index if there is one,
+    // else from a stage-1 pass over the event alone. False: the exact path decides.
+    bool fast_event(const char* buf, std::size_t len) noexcept {
+        if (_pl_base != nullptr) {
+            if (payload_line(buf, len)) return true;
+            _pl_base = nullptr;  // per event from now (the index buffer is reused)
+        }
+        if (!_structural_fast_path || std::memchr(buf, '\\', len) != nullptr || !index(buf, len))
+            return false;
+        const bool ok = payload_line(buf, len);
+        _pl_base = nullptr;
+        return ok;
+    }
+    bool payload_line(const char* ev, std::size_t len) noexcept;
+    const char* _pl_base = nullptr;
+    const std::uint32_t* _pl_idx = nullptr;
+    std::uint32_t _pl_n = 0;
+    std::uint32_t _pl_cursor = 0;
     od::parser _parser;
     simdjson::dom::parser _dom;
     std::unique_ptr<char[]> _scratch;
@@ -570,8 +619,7 @@ event_parser_impl::find_status event_parser_impl::find(const char* p, const char
 
 void event_parser_impl::capture_fast(const char* buf, std::uint32_t len, const std::uint32_t* idx,
                                      std::uint32_t n) noexcept {
-    const char* p = buf;
-    while (is_ws(*p)) ++p;
+    const char* const p = buf + idx[0];  // the root '{'
     for (std::size_t pi = 0; pi < _ptrs.size(); ++pi) {
         const compiled_rules::pointer& ptr = _ptrs[pi];
         if (ptr.tokens.size() != 1 || _members_n > fast_members_max) {
@@ -615,6 +663,29 @@ void event_parser_impl::capture_fast(const char* buf, std::uint32_t len, const s
     }
 }
 
+// The event [ev, ev + len) of the payload begin_payload() indexed: its structurals are those at
+// positions inside it (events come in payload order). The payload's quote parity is only right
+// for this event if its first byte is outside a string; then (and only then) that byte, a '{',
+// is a structural, which structurally_valid_object requires of the first one in range. Stage 1
+// over the whole payload also covered this event's UTF-8 and its strings' control characters.
+bool event_parser_impl::payload_line(const char* ev, std::size_t len) noexcept {
+    const auto b = static_cast<std::uint32_t>(ev - _pl_base);
+    const auto e = static_cast<std::uint32_t>(b + len);
+    std::uint32_t i0 = _pl_cursor;
+    while (i0 < _pl_n && _pl_idx[i0] < b) ++i0;  // structurals of events not parsed (too_large)
+    const char* p = ev;
+    while (p < ev + len && is_ws(*p)) ++p;
+    if (i0 == _pl_n || _pl_base + _pl_idx[i0] != p) return false;
+    const std::uint32_t used = structurally_valid_object(_pl_base, e, _pl_idx + i0, _pl_n - i0,
+                                                         _members.data(), _members_n);
+    // The root closes inside the event and nothing but whitespace follows it there.
+    if (used == 0 || _pl_idx[i0 + used - 1] >= e) return false;
+    if (i0 + used < _pl_n && _pl_idx[i0 + used] < e) return false;
+    _pl_cursor = i0 + used;
+    capture_fast(_pl_base, e, _pl_idx + i0, used);
+    return true;
+}
+
 event_result event_parser_impl::parse(const char* ev, std::size_t len, std::size_t after,
                                       const compiled_rules& rules, std::int64_t ingest_ms,
                                       parser_stats& stats) noexcept {
@@ -638,25 +709,14 @@ event_result event_parser_impl::parse(const char* ev, std::size_t len, std::size
     for (std::size_t i = 0; i < nptr; ++i) _caps[i] = capture{};
     const std::uint32_t all = nptr == 32 ? ~0u : ((1u << nptr) - 1);
 
-    // Fast path: simdjson's DOM parser fully validates the event (stage 1: structure, UTF-8,
-    // raw control characters; stage 2: every string unescaped, every number and literal
-    // checked, nesting, nothing after the root); the pointers are then found by scanning the
-    // validated text. Events DOM cannot decide like the walk does (numbers it cannot represent,
-    // nesting at the limit) or whose pointer path needs unescaping take the on-demand walk.
+    // Structural fast path (fast_event): accepts what it can prove valid. Otherwise simdjson's
+    // DOM parser fully validates the event (stage 1: structure, UTF-8, raw control characters;
+    // stage 2: every string unescaped, every number and literal checked, nesting, nothing after
+    // the root); the pointers are then found by scanning the validated text. Events DOM cannot
+    // decide like the walk does (numbers it cannot represent, nesting at the limit) or whose
+    // pointer path needs unescaping take the on-demand walk.
+    if (fast_event(buf, len)) return finish(r, ev, buf, len, rules);
     bool slow = false;
-    if (_structural_fast_path && len <= 0xffffffffu &&
-        std::memchr(buf, '\\', len) == nullptr) {
-        simdjson::internal::dom_parser_implementation& st1 = *_dom.implementation;
-        if (st1.stage1(reinterpret_cast<const std::uint8_t*>(buf), len,
-                       simdjson::stage1_mode::regular) == simdjson::SUCCESS &&
-            structurally_valid_object(buf, static_cast<std::uint32_t>(len),
-                                      st1.structural_indexes.get(), st1.n_structural_indexes,
-                                      _members.data(), _members_n)) {
-            capture_fast(buf, static_cast<std::uint32_t>(len), st1.structural_indexes.get(),
-                         st1.n_structural_indexes);
-            return finish(r, ev, buf, len, rules);
-        }
-    }
     simdjson::dom::element root;
     const simdjson::error_code derr = _dom.parse(buf, len, false).get(root);
     if (derr == simdjson::SUCCESS) {
@@ -850,6 +910,7 @@ std::size_t event_parser::parse_datagram(bytes_view payload, std::size_t tailroo
     ++_stats.datagrams;
     _last_overflow = 0;
     _impl->reset_keys();
+    _impl->end_payload();  // per event unless the NDJSON branch below indexes the payload
     const char* const base = reinterpret_cast<const char*>(payload.data());
     const char* const end = base + payload.size();
     std::size_t written = 0;
@@ -918,6 +979,8 @@ std::size_t event_parser::parse_datagram(bytes_view payload, std::size_t tailroo
         while (e > b && is_ws(e[-1])) --e;
         emit(b, e);
     } else {
+        // Several lines: one stage-1 pass over the payload serves them all (fast path).
+        if (end - first_e > 1) _impl->begin_payload(base, payload.size(), tailroom);
         // The first line's end is known from the framing scan: search for newlines after it.
         line = first_b;
         const char* e = first_e;
