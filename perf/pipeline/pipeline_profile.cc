@@ -11,9 +11,13 @@
 //   valgrind --tool=callgrind --toggle-collect='sluice::pipeline::pipeline::process*'
 //       build/perf/pipeline/profile-pipeline --events 200000
 // --parse-only runs event_parser::parse_datagram alone over the same payloads (--exact: without
-// the structural fast path, for A/B in one binary).
+// the structural fast path, for A/B in one binary). --reference runs bench-pipeline-dpdk's
+// reference (simdjson On Demand, every value visited; iterate_many, or iterate with
+// --per-packet 1) over the same payloads: its instructions per event against
+// pipeline::process's are a repeatable stand-in for that benchmark's ratio on a loaded box.
 
 #include "../common/discard_storage.h"
+#include "../common/ondemand_reference.h"
 
 #include <sluice/base/clock.h>
 #include <sluice/event/event.h>
@@ -21,6 +25,7 @@
 #include <sluice/log/memory_storage.h>
 #include <sluice/pipeline/pipeline.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -55,6 +60,7 @@ int main(int argc, char** argv) {
     bool simulate = false;
     bool parse_only = false;
     bool exact = false;
+    bool reference = false;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : "0"; };
@@ -63,9 +69,10 @@ int main(int argc, char** argv) {
         else if (a == "--simulate-storage") simulate = true;
         else if (a == "--parse-only") parse_only = true;
         else if (a == "--exact") exact = true;
+        else if (a == "--reference") reference = true;
         else {
             std::fprintf(stderr, "usage: profile-pipeline [--events N] [--per-packet 1|10] "
-                                 "[--simulate-storage] [--parse-only] [--exact]\n");
+                                 "[--simulate-storage] [--parse-only] [--exact] [--reference]\n");
             return 2;
         }
     }
@@ -93,6 +100,39 @@ int main(int argc, char** argv) {
     event::topic_rules rules;
     rules.key_pointer = "/sensor_id";
     rules.require_pointers = {"/sensor_id"};
+
+    if (reference) {
+        std::vector<simdjson::padded_string> ps;
+        for (std::size_t i = 0; i < distinct; ++i)
+            ps.emplace_back(reinterpret_cast<const char*>(ds[i].payload.data()), ds[i].payload.size());
+        simdjson::ondemand::parser parser;
+        std::uint64_t visited = 0;
+        const std::int64_t t0 = mono_ns();
+        for (std::uint64_t d = 0; d < datagrams; ++d) {
+            const simdjson::padded_string& p = ps[d % distinct];
+            if (per_packet == 1) {
+                simdjson::ondemand::document doc;
+                simdjson::ondemand::object o;
+                if (parser.iterate(p).get(doc) == simdjson::SUCCESS &&
+                    doc.get_object().get(o) == simdjson::SUCCESS && perf::visit_object(o))
+                    ++visited;
+                continue;
+            }
+            simdjson::ondemand::document_stream stream;
+            if (parser.iterate_many(p, std::max<std::size_t>(p.size(), 4096)).get(stream) !=
+                simdjson::SUCCESS)
+                continue;
+            for (auto doc : stream) {
+                simdjson::ondemand::object o;
+                if (doc.get_object().get(o) == simdjson::SUCCESS && perf::visit_object(o)) ++visited;
+            }
+        }
+        const std::int64_t t1 = mono_ns();
+        std::printf("reference: %llu events visited, %.1f ns/event (wall)\n",
+                    static_cast<unsigned long long>(visited),
+                    static_cast<double>(t1 - t0) / static_cast<double>(datagrams * per_packet));
+        return visited == datagrams * per_packet ? 0 : 1;
+    }
 
     if (parse_only) {
         auto cr = event::compiled_rules::make(rules);
