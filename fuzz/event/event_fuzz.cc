@@ -1,7 +1,8 @@
 // libFuzzer target: event framing + validation + extraction over arbitrary payloads.
 // Byte 0 picks tailroom (none / padded) and the size of `out`; the rest is the payload.
-// Differential check: every event we accept must also be accepted by simdjson's DOM parser
-// (full validation), except for numbers DOM cannot represent (we accept any magnitude).
+// Differential checks: every event we accept must also be accepted by simdjson's DOM parser
+// (full validation), except for numbers DOM cannot represent (we accept any magnitude); and a
+// parser without the structural fast path must return exactly the same results.
 
 #include <sluice/event/event.h>
 
@@ -42,6 +43,8 @@ const compiled_rules& rules(std::size_t i) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size < 1) return 0;
     static event_parser parser(parser_options{.max_datagram_bytes = 65536});
+    static event_parser exact(
+        parser_options{.max_datagram_bytes = 65536, .structural_fast_path = false});
     static simdjson::dom::parser dom;
     const std::uint8_t mode = data[0];
     const std::size_t tailroom = (mode & 1) ? json_padding : 0;
@@ -59,6 +62,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::size_t got = parser.parse_datagram(payload, tailroom, r, 1234,
                                                   std::span(out.data(), out_size));
     check(got <= out_size);
+    std::array<event_result, 8> out_exact;
+    const std::size_t got_exact = exact.parse_datagram(payload, tailroom, r, 1234,
+                                                       std::span(out_exact.data(), out_size));
+    check(got_exact == got && exact.last_overflow() == parser.last_overflow());
+    for (std::size_t i = 0; i < got; ++i) {
+        const event_result& a = out[i];
+        const event_result& b = out_exact[i];
+        check(a.reason == b.reason && a.has_key == b.has_key &&
+              a.timestamp_from_event == b.timestamp_from_event &&
+              a.timestamp_ms == b.timestamp_ms);
+        check(a.raw.data() == b.raw.data() && a.raw.size() == b.raw.size());
+        check(a.key.size() == b.key.size() &&
+              (a.key.empty() || std::memcmp(a.key.data(), b.key.data(), a.key.size()) == 0));
+    }
     check(got > 0 || parser.last_overflow() > 0 || out_size == 0);
     for (std::size_t i = 0; i < got; ++i) {
         const event_result& e = out[i];
