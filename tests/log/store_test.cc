@@ -180,10 +180,12 @@ TEST(log_store, rolls_segments_and_enforces_retention) {
     }
     ASSERT_TRUE(wait_for([&] { return s->high_watermark(p) == 2000; }));
     auto st = s->stats(p);
-    EXPECT_GT(st.segments, 5);
+    // ~90 KiB in 16 KiB segments: rolled many times. The writer's own retention pass (once a
+    // second) may already have removed the oldest ones when the disk is slow.
+    EXPECT_TRUE(st.segments > 5 || s->log_start_offset(p) > 0) << st.segments;
     s->enforce_retention();
     auto after = s->stats(p);
-    EXPECT_LT(after.segments, st.segments);
+    EXPECT_LE(after.segments, st.segments);
     EXPECT_LE(after.bytes_on_disk, 40 * 1024 + 16 * 1024);
     std::int64_t start = s->log_start_offset(p);
     EXPECT_GT(start, 0);
