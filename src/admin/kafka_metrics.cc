@@ -130,6 +130,12 @@ void register_kafka_metrics(registry& reg, const kafka::server& server, const lo
            [](const kss& s) { return s.broker.rebalances; });
     scalar("sluice_kafka_groups", "Consumer groups held in memory by the group coordinator.", metric_type::gauge,
            [](const kss& s) { return s.broker.groups; });
+    scalar("sluice_kafka_append_backlog_bytes",
+           "Produce batch bytes queued behind a full log ring (bounded; past it sockets are not read).",
+           metric_type::gauge, [](const kss& s) { return s.broker.append_backlog_bytes; });
+    scalar("sluice_kafka_append_backlog_stalls_total",
+           "Times the Produce backlog reached its bound and the server stopped reading sockets.",
+           metric_type::counter, [](const kss& s) { return s.broker.append_backlog_stalls; });
     scalar("sluice_kafka_pending_requests", "Deferred Kafka requests (Produce awaiting durability, long-polled Fetch).",
            metric_type::gauge, [](const kss& s) { return s.broker.pending_requests; });
 

@@ -238,6 +238,9 @@ TEST_F(KafkaMetrics, RequestsBytesHistogramsAndLag) {
     EXPECT_EQ(value_of(text, "sluice_kafka_produce_batches_total"), 1);
     EXPECT_EQ(value_of(text, "sluice_kafka_produce_bytes_total"), static_cast<double>(batch.size()));
     EXPECT_EQ(value_of(text, "sluice_kafka_produce_rejected_total"), 0);
+    // The Produce went straight into the ring: nothing queued behind it, never stalled.
+    EXPECT_EQ(value_of(text, "sluice_kafka_append_backlog_bytes"), 0);
+    EXPECT_EQ(value_of(text, "sluice_kafka_append_backlog_stalls_total"), 0);
     EXPECT_EQ(value_of(text, "sluice_kafka_malformed_requests_total"), 0);
     EXPECT_EQ(value_of(text, "sluice_kafka_offset_commits_total"), 1);
 
