@@ -4,6 +4,10 @@
 
 #include <sluice/config/config.h>
 #include <sluice/topo/topo.h>
+#include <sluice_config.h>
+#if SLUICE_HAVE_DPDK
+#include <sluice/net/dpdk_port.h>
+#endif
 
 #include <sys/resource.h>
 #include <sys/statvfs.h>
@@ -220,6 +224,7 @@ int cmd_plan(const plan_args& a) {
         return 1;
     }
     std::optional<topo::pci_device> nic;
+    std::string nic_note;  // where the NIC came from when --nic was not given
     if (!a.nic.empty()) {
         nic = topo::find_pci_device(a.nic, &err);
         if (!nic) {
@@ -227,6 +232,20 @@ int cmd_plan(const plan_args& a) {
             return 1;
         }
     }
+#if SLUICE_HAVE_DPDK
+    // Without --nic, the DPDK profile's PCI device (eal.allow), as `sluice run` places it.
+    if (!nic && cfg->ingest.backend == config::ingest_backend::dpdk) {
+        std::string perr;
+        auto prof = net::load_dpdk_profile(cfg->ingest.dpdk_profile, &perr);
+        if (prof && !prof->allow.empty()) {
+            nic = topo::find_pci_device(prof->allow.front(), &perr);
+            if (nic) nic_note = " (from " + cfg->ingest.dpdk_profile + ")";
+            else
+                std::printf("nic: %s from %s: %s; no node preference\n", prof->allow.front().c_str(),
+                            cfg->ingest.dpdk_profile.c_str(), perr.c_str());
+        }
+    }
+#endif
     auto t = topo::topology::load(&err);
     if (!t) {
         std::fprintf(stderr, "sluice plan: topology: %s\n", err.c_str());
@@ -245,12 +264,12 @@ int cmd_plan(const plan_args& a) {
         std::string what = nic->driver.empty() ? "no driver" : "driver " + nic->driver;
         for (const auto& i : nic->interfaces) what += ", netdev " + i;
         if (nic->numa_node >= 0) {
-            std::printf("\nnic: %s (%s), NUMA node %d: pipelines placed there\n", nic->address.c_str(),
-                        what.c_str(), nic->numa_node);
+            std::printf("\nnic: %s%s (%s), NUMA node %d: pipelines placed there\n", nic->address.c_str(),
+                        nic_note.c_str(), what.c_str(), nic->numa_node);
         } else {
-            std::printf("\nnic: %s (%s), NUMA node unknown (sysfs numa_node -1: one node or no "
+            std::printf("\nnic: %s%s (%s), NUMA node unknown (sysfs numa_node -1: one node or no "
                         "NUMA information, e.g. a VM): no node preference\n",
-                        nic->address.c_str(), what.c_str());
+                        nic->address.c_str(), nic_note.c_str(), what.c_str());
         }
         req.preferred_numa = nic->numa_node;
     }

@@ -174,12 +174,31 @@ int cmd_run(const run_args& a) {
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
+    // The NIC's NUMA node, when the DPDK profile names its PCI device (eal.allow): pipelines go
+    // there. Virtual devices (vdevs) have no node of their own.
+    int nic_numa = -1;
+#if SLUICE_HAVE_DPDK
+    std::optional<net::dpdk_profile> profile;
+    if (use_dpdk) {
+        profile = net::load_dpdk_profile(cfg.ingest.dpdk_profile, &err);
+        if (!profile) {
+            std::fprintf(stderr, "sluice run: %s\n", err.c_str());
+            return 2;
+        }
+        if (!profile->allow.empty()) {
+            nic_numa = topo::numa_node_of_pci(profile->allow.front());
+            spdlog::info("placement: NIC {} on NUMA node {}", profile->allow.front(),
+                         nic_numa >= 0 ? std::to_string(nic_numa) : std::string("unknown"));
+        }
+    }
+#endif
+
     // Placement (pipelines on distinct cores; writer/control elsewhere when possible).
     std::optional<topo::topology> topology = topo::topology::load(&err);
     unsigned cores = cfg.ingest.cores;
     topo::placement place;
     if (topology) {
-        place = topo::plan(*topology, topo::placement_request{cores, -1});
+        place = topo::plan(*topology, topo::placement_request{cores, nic_numa});
         cores = static_cast<unsigned>(place.pipeline_cpus.size());
         for (const auto& n : place.notes) spdlog::info("placement: {}", n);
     } else {
@@ -266,11 +285,6 @@ int cmd_run(const run_args& a) {
     // DPDK backend (owner: dpdk): one port, one RX/TX queue pair per pipeline core.
     std::unique_ptr<net::dpdk_port> dpdk;
     if (use_dpdk) {
-        auto profile = net::load_dpdk_profile(cfg.ingest.dpdk_profile, &err);
-        if (!profile) {
-            std::fprintf(stderr, "sluice run: %s\n", err.c_str());
-            return 2;
-        }
         net::dpdk_port_options dpo;
         dpo.profile = *profile;
         dpo.extra_eal_args = cfg.ingest.eal_args;
