@@ -647,15 +647,17 @@ std::int64_t log_store::impl::flush_lead_ns() const noexcept {
     return std::clamp<std::int64_t>(fsync_ewma_ns, 0, opts.flush_interval_us * 1000 / 2);
 }
 
+std::int64_t log_store::impl::flush_deadline_ns(const partition& p) const noexcept {
+    return p.first_unsynced_ns + opts.flush_interval_us * 1000 - flush_lead_ns();
+}
+
 bool log_store::impl::flush_deadline_passed(const partition& p, std::int64_t now_ns) const noexcept {
-    return p.first_unsynced_ns != 0 && p.wfd >= 0 &&
-           now_ns - p.first_unsynced_ns >= opts.flush_interval_us * 1000 - flush_lead_ns();
+    return p.first_unsynced_ns != 0 && p.wfd >= 0 && now_ns >= flush_deadline_ns(p);
 }
 
 std::int64_t log_store::impl::idle_wait(std::int64_t now_ns, bool stopping) const noexcept {
     if (stopping) return 100'000;
     std::int64_t wait = idle_wait_max_ns;
-    const std::int64_t due_after = opts.flush_interval_us * 1000 - flush_lead_ns();
     const std::uint32_t n = part_count.load(std::memory_order_acquire);
     for (std::uint32_t i = 0; i < n; ++i) {
         const auto& p = *parts[i];
@@ -666,7 +668,7 @@ std::int64_t log_store::impl::idle_wait(std::int64_t now_ns, bool stopping) cons
         if (p.fsync_in_flight || p.writes_n > 0) continue;
         const auto state = static_cast<errc>(p.state.load(std::memory_order_relaxed));
         if (state == errc::io_error) continue;
-        const std::int64_t at = state == errc::no_space ? p.retry_at_ns : p.first_unsynced_ns + due_after;
+        const std::int64_t at = state == errc::no_space ? p.retry_at_ns : flush_deadline_ns(p);
         wait = std::min(wait, std::max<std::int64_t>(at - now_ns, 50'000));
     }
     return wait;

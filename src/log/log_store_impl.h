@@ -206,6 +206,7 @@ struct log_store::impl {
     bool finish_roll(detail::partition& p);
     bool all_drained();
     [[nodiscard]] std::int64_t flush_lead_ns() const noexcept;
+    [[nodiscard]] std::int64_t flush_deadline_ns(const detail::partition& p) const noexcept;
     [[nodiscard]] bool flush_deadline_passed(const detail::partition& p, std::int64_t now_ns) const noexcept;
     [[nodiscard]] std::int64_t idle_wait(std::int64_t now_ns, bool stopping) const noexcept;
     void finalize_partition(detail::partition& p);
