@@ -166,27 +166,22 @@ errc memory_storage::rename(const std::string& from, const std::string& to) {
     std::lock_guard lk(_mu);
     if (_files.count(to) || _dirs.count(to)) return errc::invalid_argument;
     const std::string prefix = from + "/";
-    auto moved = [&](const std::string& path) { return to + path.substr(from.size()); };
     bool any = false;
-    std::vector<std::string> files;
-    for (auto& kv : _files)
-        if (kv.first == from || kv.first.rfind(prefix, 0) == 0) files.push_back(kv.first);
-    for (auto& k : files) {
-        auto node = _files.extract(k);
-        node.key() = moved(k);
-        node.mapped()->path = node.key();
-        _files.insert(std::move(node));
-        any = true;
-    }
-    std::vector<std::string> dirs;
-    for (auto& kv : _dirs)
-        if (kv.first == from || kv.first.rfind(prefix, 0) == 0) dirs.push_back(kv.first);
-    for (auto& k : dirs) {
-        auto node = _dirs.extract(k);
-        node.key() = moved(k);
-        _dirs.insert(std::move(node));
-        any = true;
-    }
+    // Re-keys every entry at `from` or below it; `fix` sees each moved node.
+    auto move_tree = [&](auto& map, auto&& fix) {
+        std::vector<std::string> keys;
+        for (auto& kv : map)
+            if (kv.first == from || kv.first.rfind(prefix, 0) == 0) keys.push_back(kv.first);
+        for (auto& k : keys) {
+            auto node = map.extract(k);
+            node.key() = to + k.substr(from.size());
+            fix(node);
+            map.insert(std::move(node));
+            any = true;
+        }
+    };
+    move_tree(_files, [](auto& node) { node.mapped()->path = node.key(); });
+    move_tree(_dirs, [](auto&) {});
     return any ? errc::ok : errc::not_found;
 }
 
