@@ -121,7 +121,6 @@ struct dpdk_port::impl {
     std::atomic<unsigned> running{0};
     decode_options decode;
     std::vector<int> packet_sockets;  // net_af_packet's sockets (ring drops), else empty
-    std::uint64_t ring_drops = 0;     // queue 0's thread only: their drops so far
 };
 
 dpdk_port::dpdk_port(std::unique_ptr<impl> p) noexcept : _impl(std::move(p)) {}
@@ -390,6 +389,7 @@ bool dpdk_port::run_queue(unsigned q, pipeline::pipeline& p,
     const std::int64_t stats_interval_ns =
         std::int64_t{s.options.profile.stats_interval_ms} * 1'000'000;
     std::uint64_t nic_seen = 0;  // imissed + rx_nombuf + ierrors + ring drops already reported (queue 0)
+    std::uint64_t ring_drops = 0;  // AF_PACKET ring drops taken so far (queue 0)
 
     rte_mbuf* pkts[dpdk_burst_max];
     datagram dgs[dpdk_burst_max];
@@ -399,8 +399,8 @@ bool dpdk_port::run_queue(unsigned q, pipeline::pipeline& p,
     auto fold_device_counters = [&] {
         rte_eth_stats st{};
         if (rte_eth_stats_get(pid, &st) != 0) return;
-        s.ring_drops += take_packet_ring_drops(s.packet_sockets);
-        const std::uint64_t now_total = st.imissed + st.rx_nombuf + st.ierrors + s.ring_drops;
+        ring_drops += take_packet_ring_drops(s.packet_sockets);
+        const std::uint64_t now_total = st.imissed + st.rx_nombuf + st.ierrors + ring_drops;
         if (now_total > nic_seen) {
             const std::uint64_t delta = now_total - nic_seen;
             p.count_drops(0, pipeline::drop_reason::nic_missed, delta);
