@@ -20,6 +20,7 @@
 #include "../../tests/net/frame_builder.h"
 #include "../common/discard_storage.h"
 #include "../common/ondemand_reference.h"
+#include "../common/sensor_store.h"
 
 #include <sluice/base/clock.h>
 #include <sluice/log/log_store.h>
@@ -233,21 +234,8 @@ int run_case(const std::string& pcap, std::size_t packets, const std::string& di
         so.data_dir = dir;
     }
     so.ring_bytes = 32 << 20;
-    auto store = log::log_store::open(so, &err);
-    if (!store) {
-        std::fprintf(stderr, "bench-pipeline-dpdk: log %s: %s\n", dir.c_str(), err.c_str());
-        return 1;
-    }
-    for (auto [name, parts] : {std::pair<std::string, int>{"sensors", 8}, {"sensors.dlq", 1}}) {
-        log::topic_spec spec;
-        spec.name = name;
-        spec.partitions = parts;
-        if (store->create_topic(spec, &err) != errc::ok) {
-            std::fprintf(stderr, "bench-pipeline-dpdk: %s\n", err.c_str());
-            return 1;
-        }
-    }
-    store->start();
+    auto store = perf::open_sensor_store(so, "bench-pipeline-dpdk");
+    if (!store) return 1;
     pipeline::pipeline_options opts;
     pipeline::topic_route r;
     r.name = "sensors";

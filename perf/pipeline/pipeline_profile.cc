@@ -18,6 +18,7 @@
 
 #include "../common/discard_storage.h"
 #include "../common/ondemand_reference.h"
+#include "../common/sensor_store.h"
 
 #include <sluice/base/clock.h>
 #include <sluice/event/event.h>
@@ -159,22 +160,9 @@ int main(int argc, char** argv) {
     so.data_dir = "/profile";
     so.backend = mem;
     so.ring_bytes = 32 << 20;
+    auto store = perf::open_sensor_store(so, "profile-pipeline");
+    if (!store) return 1;
     std::string err;
-    auto store = log::log_store::open(so, &err);
-    if (!store) {
-        std::fprintf(stderr, "profile-pipeline: %s\n", err.c_str());
-        return 1;
-    }
-    for (auto [name, parts] : {std::pair<const char*, int>{"sensors", 8}, {"sensors.dlq", 1}}) {
-        log::topic_spec t;
-        t.name = name;
-        t.partitions = parts;
-        if (store->create_topic(t, &err) != errc::ok) {
-            std::fprintf(stderr, "profile-pipeline: %s\n", err.c_str());
-            return 1;
-        }
-    }
-    store->start();
     pipeline::pipeline_options po;
     pipeline::topic_route route;
     route.name = "sensors";

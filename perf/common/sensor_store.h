@@ -1,0 +1,36 @@
+#pragma once
+// The log the pipeline benchmarks write into: topic "sensors" (8 partitions) and its dead-letter
+// topic "sensors.dlq" (1), created, writer started. Errors are printed with `program`
+// and give nullptr.
+
+#include <sluice/log/log_store.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <utility>
+
+namespace sluice::perf {
+
+inline std::unique_ptr<log::log_store> open_sensor_store(const log::store_options& so,
+                                                         const char* program) {
+    std::string err;
+    auto store = log::log_store::open(so, &err);
+    if (!store) {
+        std::fprintf(stderr, "%s: log %s: %s\n", program, so.data_dir.c_str(), err.c_str());
+        return nullptr;
+    }
+    for (auto [name, parts] : {std::pair<const char*, int>{"sensors", 8}, {"sensors.dlq", 1}}) {
+        log::topic_spec spec;
+        spec.name = name;
+        spec.partitions = parts;
+        if (store->create_topic(spec, &err) != errc::ok) {
+            std::fprintf(stderr, "%s: %s\n", program, err.c_str());
+            return nullptr;
+        }
+    }
+    store->start();
+    return store;
+}
+
+}  // namespace sluice::perf
