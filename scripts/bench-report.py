@@ -319,6 +319,12 @@ def start_sluice(sluice, work, tag, ingest_extra="", address="127.0.0.1", udp=No
 def run_gen(sluice, port, rate, seconds, logpath, extra=()):
     argv = [sluice, "gen", "--target", f"127.0.0.1:{port}", "--rate", str(rate), "--duration-s", str(seconds),
             *extra]
+    return run_gen_argv(argv, seconds, logpath)
+
+
+def run_gen_argv(argv, seconds, logpath):
+    """Runs a `sluice gen` command line, appends its output to logpath; (its closing JSON summary
+    or None, wall seconds)."""
     t0 = time.monotonic()
     r = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
     with open(logpath, "a") as f:
@@ -731,18 +737,7 @@ def steps_dpdk_veth(sluice, work, rates, seconds, limit_s=420.0):
             argv = ["ip", "netns", "exec", ns.tx, sluice, "gen", "--target", f"{VETH_DP_ADDR}:{VETH_UDP_PORT}",
                     "--rate", str(rate)]
             argv += ["--count", str(count)] if count else ["--duration-s", str(secs)]
-            t0 = time.monotonic()
-            r = subprocess.run(argv, capture_output=True, text=True, timeout=secs + 60)
-            with open(os.path.join(vwork, "gen-veth.log"), "a") as f:
-                f.write(" ".join(argv) + "\n" + r.stdout + r.stderr)
-            g = None
-            for line in reversed(r.stdout.splitlines()):
-                try:
-                    g = json.loads(line)
-                    break
-                except json.JSONDecodeError:
-                    continue
-            return g, time.monotonic() - t0
+            return run_gen_argv(argv, secs, os.path.join(vwork, "gen-veth.log"))
 
         def read():
             m = scrape()
@@ -1125,8 +1120,9 @@ def write_report(out, args, mach, benches, sl, rs, rs_note, dp, dpdk, dpdk_note,
              "`sluice_pipeline_durable_latency_seconds`; there the kernel-drops column counts the veth pair's "
              "dropped packets (sender TX + receiver RX link counters) and the kernel's backlog drops "
              "(/proc/net/softnet_stat, host-wide). Frames the AF_PACKET ring under net_af_packet had no room for "
-             "show in none of these (the kernel counts them only in the socket's PACKET_STATISTICS, read by the "
-             "PMD if at all) and in sluice only if the PMD reports them as imissed (nic_missed). The DPDK pipeline core polls (with short pauses when idle), so "
+             "show in none of these (the kernel counts them only in the socket's PACKET_STATISTICS, which "
+             "net_af_packet never reads): sluice reads them itself and counts them as drops "
+             "(reason nic_missed, sluice drops column). The DPDK pipeline core polls (with short pauses when idle), so "
              "CPU per event falls as the load rises.\n")
     L.append("| system | rate asked | offered/s | stored/s | lost | kernel drops | sluice drops | CPU util | "
              "CPU-s / M | p50 µs | p99 µs | p99.9 µs |")
