@@ -25,6 +25,20 @@
 namespace sluice::kafka {
 namespace {
 
+// Reads exactly n bytes within timeout_ns; false on EOF/timeout.
+bool read_exactly(int fd, std::byte* p, std::size_t n, std::int64_t timeout_ns) {
+    std::size_t got = 0;
+    const std::int64_t until = mono_ns() + timeout_ns;
+    while (got < n && mono_ns() < until) {
+        pollfd pfd{fd, POLLIN, 0};
+        if (::poll(&pfd, 1, 100) <= 0) continue;
+        ssize_t r = ::recv(fd, p + got, n - got, 0);
+        if (r <= 0) return false;
+        got += static_cast<std::size_t>(r);
+    }
+    return got == n;
+}
+
 using bytes = std::vector<std::byte>;
 
 class KafkaServer : public ::testing::Test {
@@ -74,18 +88,7 @@ protected:
         return b;
     }
     // Reads exactly n bytes within 5 s; false on EOF/timeout.
-    static bool read_n(int fd, std::byte* p, std::size_t n) {
-        std::size_t got = 0;
-        std::int64_t until = mono_ns() + 5'000'000'000;
-        while (got < n && mono_ns() < until) {
-            pollfd pfd{fd, POLLIN, 0};
-            if (::poll(&pfd, 1, 100) <= 0) continue;
-            ssize_t r = ::recv(fd, p + got, n - got, 0);
-            if (r <= 0) return false;
-            got += static_cast<std::size_t>(r);
-        }
-        return got == n;
-    }
+    static bool read_n(int fd, std::byte* p, std::size_t n) { return read_exactly(fd, p, n, 5'000'000'000); }
     static std::int32_t read_response_corr(int fd) {
         std::byte hdr[8];
         if (!read_n(fd, hdr, 8)) return -1;
@@ -134,20 +137,6 @@ TEST_F(KafkaServer, OversizedFrameClosesConnection) {
     EXPECT_EQ(read_response_corr(fd2), 77);
     ::close(fd2);
     EXPECT_GE(_srv->stats().requests_too_large, 1u);
-}
-
-// Reads exactly n bytes within 10 s; false on EOF/timeout.
-bool read_exactly(int fd, std::byte* p, std::size_t n) {
-    std::size_t got = 0;
-    const std::int64_t until = mono_ns() + 10'000'000'000;
-    while (got < n && mono_ns() < until) {
-        pollfd pfd{fd, POLLIN, 0};
-        if (::poll(&pfd, 1, 100) <= 0) continue;
-        ssize_t r = ::recv(fd, p + got, n - got, 0);
-        if (r <= 0) return false;
-        got += static_cast<std::size_t>(r);
-    }
-    return got == n;
 }
 
 // A stalled log (its writer not started: appends wait in the ring, then behind it in the broker's
@@ -231,11 +220,11 @@ TEST(KafkaServerBacklog, StopsReadingWhileTheLogIsBehind) {
     store->start();  // the log moves again
     for (int i = 0; i < requests; ++i) {
         std::byte hdr[8];
-        ASSERT_TRUE(read_exactly(fd, hdr, 8)) << i;
+        ASSERT_TRUE(read_exactly(fd, hdr, 8, 10'000'000'000)) << i;
         const auto size = load_be<std::int32_t>(hdr);
         ASSERT_EQ(load_be<std::int32_t>(hdr + 4), 500 + i);
         bytes rest(static_cast<std::size_t>(size - 4));
-        ASSERT_TRUE(read_exactly(fd, rest.data(), rest.size()));
+        ASSERT_TRUE(read_exactly(fd, rest.data(), rest.size(), 10'000'000'000));
         reader r(rest);
         EXPECT_EQ(r.array_len(), 1);
         EXPECT_EQ(r.string(), "t");
