@@ -29,6 +29,9 @@
 #include <sluice/net/dpdk_port.h>
 #include <sluice/pipeline/pipeline.h>
 
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
 #include <simdjson.h>
 
 #include <pthread.h>
@@ -38,6 +41,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -46,6 +50,7 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #define SLUICE_STR2(x) #x
@@ -204,8 +209,9 @@ void pin_to(unsigned cpu) {
     pthread_setaffinity_np(pthread_self(), sizeof s, &s);
 }
 
-int run_case(const std::string& pcap, std::size_t packets, const std::string& dir,
-             bool simulate, double seconds, int out_fd, const std::string& tag) {
+// The capture replayed forever by net_pcap on one queue, as every case uses it.
+std::unique_ptr<net::dpdk_port> open_pcap_port(const std::string& pcap, std::size_t packets,
+                                               const std::string& tag) {
     std::string err;
     net::dpdk_profile prof;
     prof.eal_args = {"--no-huge", "-m", "2048", "--no-pci", "--file-prefix",
@@ -222,10 +228,57 @@ int run_case(const std::string& pcap, std::size_t packets, const std::string& di
     po.address = net::ip_address::v4(169, 254, 0, 1);
     po.program_name = "bench-pipeline-dpdk";
     auto port = net::dpdk_port::open(po, &err);
-    if (!port) {
-        std::fprintf(stderr, "bench-pipeline-dpdk: %s\n", err.c_str());
-        return 1;
-    }
+    if (!port) std::fprintf(stderr, "bench-pipeline-dpdk: %s\n", err.c_str());
+    return port;
+}
+
+// Receive floor: the same port and capture with nothing done per packet but reading its first
+// payload byte and freeing it (rte_eth_rx_burst + rte_pktmbuf_free_bulk on the pinned core).
+// net_pcap copies every packet into a fresh mbuf; this is what that costs on its own, so
+// packets/s here bounds the events/s of any pipeline on this source at one event per packet.
+int run_rx_floor(const std::string& pcap, std::size_t packets, double seconds, int out_fd) {
+    auto port = open_pcap_port(pcap, packets, "rx");
+    if (!port) return 1;
+    const std::uint16_t pid = port->info().port_id;
+    const unsigned ncpu = std::max(1u, std::thread::hardware_concurrency());
+    std::uint64_t got = 0;
+    double wall_s = 0, cpu_s = 0;
+    std::thread rx([&] {
+        pin_to(ncpu > 1 ? 1 : 0);
+        std::array<rte_mbuf*, 32> bufs{};
+        unsigned sink = 0;
+        auto spin = [&](std::int64_t ns, bool count) {
+            const std::int64_t until = mono_ns() + ns;
+            while (mono_ns() < until) {
+                for (int k = 0; k < 64; ++k) {
+                    const std::uint16_t n = rte_eth_rx_burst(pid, 0, bufs.data(), bufs.size());
+                    for (std::uint16_t i = 0; i < n; ++i)
+                        sink += *(rte_pktmbuf_mtod(bufs[i], const unsigned char*) + 42);
+                    rte_pktmbuf_free_bulk(bufs.data(), n);
+                    if (count) got += n;
+                }
+            }
+        };
+        spin(500'000'000, false);  // warm-up, as the pipeline cases
+        const std::int64_t t0 = mono_ns(), c0 = thread_cpu_ns();
+        spin(static_cast<std::int64_t>(seconds * 1e9), true);
+        wall_s = static_cast<double>(mono_ns() - t0) / 1e9;
+        cpu_s = static_cast<double>(thread_cpu_ns() - c0) / 1e9;
+        if (sink == 0xffffffffu) std::fprintf(stderr, " ");  // keeps the reads
+    });
+    rx.join();
+    port->close();
+    char line[128];
+    const int n = std::snprintf(line, sizeof line, "%.1f %.1f\n", static_cast<double>(got) / wall_s,
+                                cpu_s > 0 ? static_cast<double>(got) / cpu_s : 0.0);
+    return write(out_fd, line, static_cast<std::size_t>(n)) == n ? 0 : 1;
+}
+
+int run_case(const std::string& pcap, std::size_t packets, const std::string& dir,
+             bool simulate, double seconds, int out_fd, const std::string& tag) {
+    std::string err;
+    auto port = open_pcap_port(pcap, packets, tag);
+    if (!port) return 1;
     log::store_options so;
     if (simulate) {
         so.data_dir = "/bench";
@@ -341,6 +394,30 @@ case_result fork_case(const std::string& pcap, std::size_t packets, const std::s
     return cr;
 }
 
+// Receive floor in a child (its own EAL): packets/s and packets per CPU-second; 0s on failure.
+std::pair<double, double> fork_rx_floor(const std::string& pcap, std::size_t packets, double seconds) {
+    int fds[2];
+    if (pipe(fds) != 0) return {0, 0};
+    std::fflush(stdout);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        ::close(fds[0]);
+        _exit(run_rx_floor(pcap, packets, seconds, fds[1]));
+    }
+    ::close(fds[1]);
+    char buf[128] = {};
+    std::size_t got = 0;
+    for (ssize_t n; got < sizeof buf - 1 && (n = read(fds[0], buf + got, sizeof buf - 1 - got)) > 0;)
+        got += static_cast<std::size_t>(n);
+    ::close(fds[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    double pps = 0, cpu_pps = 0;
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || std::sscanf(buf, "%lf %lf", &pps, &cpu_pps) != 2)
+        return {0, 0};
+    return {pps, cpu_pps};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -385,6 +462,7 @@ int main(int argc, char** argv) {
     std::map<std::string, case_result> results;
     std::map<std::string, reference> refs;
     std::map<std::string, double> payload_bytes;
+    std::pair<double, double> rx_floor{0, 0};  // packets/s, packets per CPU-second
     for (const auto& c : cases) {
         const auto payloads = make_payloads(packets, c.per_packet);
         std::vector<testing::frame> frames;
@@ -407,6 +485,7 @@ int main(int argc, char** argv) {
             return 1;
         }
         results[c.name] = cr;
+        if (c.per_packet == 1) rx_floor = fork_rx_floor(pcap, packets, std::min(seconds, 2.0));
         refs[c.name] = run_reference(payloads, c.per_packet, std::min(seconds, 2.0));
         if (own_dir || simulate) fs::remove_all(data);
         fs::remove(pcap);
@@ -443,13 +522,20 @@ int main(int argc, char** argv) {
                 "ten %.3f (%.0f vs %.0f)\n",
                 ratio_one, ratio_ten, ratio_one_cpu, one.events_per_cpu_s, ref_one_cpu,
                 ratio_ten_cpu, ten.events_per_cpu_s, refs["ten"].many_cpu_eps);
+    // At one event per packet no pipeline on this source can exceed the receive floor.
+    const double floor_ratio = ref_one > 0 ? rx_floor.first / ref_one : 0;
+    const double floor_ratio_cpu = ref_one_cpu > 0 ? rx_floor.second / ref_one_cpu : 0;
+    std::printf("receive floor (net_pcap rx_burst + free, nothing else): %.0f packets/s, %.0f per "
+                "CPU-s: at one event per packet no pipeline here exceeds ratio %.3f (%.3f per CPU-s)\n",
+                rx_floor.first, rx_floor.second, floor_ratio, floor_ratio_cpu);
     std::printf(
         "RESULT {\"bench\":\"pipeline-dpdk\",\"machine\":\"%s\",\"storage\":\"%s\","
         "\"pipeline_cores\":1,\"seconds\":%.1f,"
         "\"one_per_packet\":{\"events_per_s\":%.0f,\"stored_per_s\":%.0f,\"dropped_per_s\":%.0f,"
         "\"payload_mb_per_s\":%.2f,\"ref_iterate_many_events_per_s\":%.0f,"
         "\"ref_iterate_events_per_s\":%.0f,\"ratio\":%.3f,\"target\":0.5,"
-        "\"events_per_cpu_s\":%.0f,\"ref_events_per_cpu_s\":%.0f,\"ratio_cpu\":%.3f},"
+        "\"events_per_cpu_s\":%.0f,\"ref_events_per_cpu_s\":%.0f,\"ratio_cpu\":%.3f,"
+        "\"rx_floor_pps\":%.0f,\"rx_floor_ratio\":%.3f,\"rx_floor_ratio_cpu\":%.3f},"
         "\"ten_per_packet\":{\"events_per_s\":%.0f,\"stored_per_s\":%.0f,\"dropped_per_s\":%.0f,"
         "\"payload_mb_per_s\":%.2f,\"ref_iterate_many_events_per_s\":%.0f,\"ratio\":%.3f,"
         "\"target\":0.7,\"events_per_cpu_s\":%.0f,\"ref_events_per_cpu_s\":%.0f,"
@@ -457,6 +543,7 @@ int main(int argc, char** argv) {
         machine_name().c_str(), simulate ? "simulated" : "files", seconds, one.events_per_s,
         one.stored_per_s, one.dropped_per_s, one.mbytes_per_s, refs["one"].many_eps,
         refs["one"].iter_eps, ratio_one, one.events_per_cpu_s, ref_one_cpu, ratio_one_cpu,
+        rx_floor.first, floor_ratio, floor_ratio_cpu,
         ten.events_per_s, ten.stored_per_s, ten.dropped_per_s, ten.mbytes_per_s,
         refs["ten"].many_eps, ratio_ten, ten.events_per_cpu_s, refs["ten"].many_cpu_eps,
         ratio_ten_cpu);
