@@ -1,9 +1,12 @@
-// libFuzzer target: frame decode + IPv4 reassembly + ARP / ICMP responders.
+// libFuzzer target: frame decode + IPv4 reassembly + ARP / ICMP responders + the sender's ARP
+// reply reader (frame_tx.h: every received frame goes through it while `sluice gen --dpdk`
+// resolves its destination).
 // Input: byte 0 = flags, then frames as [u16 big-endian length][bytes] until the input ends.
 // Every frame is decoded from an exact-size heap copy; fragments go through one reassembler
 // (small, so overflow and timeouts happen); replies are built and decoded back.
 
 #include <sluice/net/frame.h>
+#include <sluice/net/frame_tx.h>
 
 #include <cstdint>
 #include <cstring>
@@ -84,7 +87,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (arp != 0) {
             check(arp >= 60 && arp <= cap);
             check(!parse_arp_request(bytes_view(out.data(), arp)).has_value());  // a reply
+            // Our own reply announces our MAC to whoever reads it.
+            const auto mac = parse_arp_reply(bytes_view(out.data(), arp), our_ip);
+            check(mac.has_value() && *mac == our_mac);
         }
+        if (const auto mac = parse_arp_reply(f, our_ip)) (void)mac->bytes[5];
         const std::size_t icmp =
             build_icmp_echo_reply(f, our_ip, our_mac, std::span(out.data(), cap));
         if (icmp != 0) {

@@ -1,6 +1,8 @@
 // `sluice gen`: load generator. JSON events with a monotonically increasing `seq` (so loss and
-// duplication can be proven), sent over kernel UDP sockets with sendmmsg, or written into a pcap
-// capture (Ethernet/IPv4/UDP, link-local addresses) for DPDK net_pcap replay.
+// duplication can be proven), sent over kernel UDP sockets with sendmmsg, through DPDK TX
+// (--dpdk PROFILE: Ethernet/IPv4/UDP frames built here, destination MAC by ARP or --dst-mac,
+// one frame per datagram at MTU 1500), or written into a pcap capture (Ethernet/IPv4/UDP,
+// link-local addresses) for DPDK net_pcap replay.
 //
 // Prints one summary line on stdout at the end:
 //   {"events":N,"datagrams":D,"first_seq":0,"last_seq":N-1,"malformed":M,"bytes":B,"seconds":S,
@@ -10,6 +12,12 @@
 
 #include <sluice/base/bytes.h>
 #include <sluice/base/clock.h>
+#include <sluice/net/frame_tx.h>
+
+#include <sluice_config.h>
+#if SLUICE_HAVE_DPDK
+#include <sluice/net/dpdk_port.h>
+#endif
 
 #include <fmt/format.h>
 
@@ -22,6 +30,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <memory>
+#include <span>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -102,37 +112,23 @@ public:
     ~pcap_writer() {
         if (_f != nullptr) std::fclose(_f);
     }
-    // One Ethernet/IPv4/UDP frame 169.254.0.1:src_port -> 169.254.0.2:dst_port.
+    // One Ethernet/IPv4/UDP frame 169.254.0.1:src_port -> 169.254.0.2:dst_port (UDP checksum 0,
+    // optional for IPv4).
     bool write(std::string_view payload, std::uint16_t src_port, std::uint16_t dst_port, std::int64_t ts_us) {
-        const std::size_t ip_len = 20 + 8 + payload.size();
-        _frame.assign(14 + ip_len, 0);
-        std::uint8_t* f = _frame.data();
-        static constexpr std::uint8_t dst_mac[6] = {0x02, 0, 0, 0, 0, 0x02};
-        static constexpr std::uint8_t src_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
-        std::memcpy(f, dst_mac, 6);
-        std::memcpy(f + 6, src_mac, 6);
-        f[12] = 0x08;
-        f[13] = 0x00;
-        std::uint8_t* ip = f + 14;
-        ip[0] = 0x45;
-        be16(ip + 2, static_cast<std::uint16_t>(ip_len));
-        be16(ip + 4, static_cast<std::uint16_t>(_id++));
-        ip[8] = 64;
-        ip[9] = 17;
-        const std::uint8_t src_ip[4] = {169, 254, 0, 1};
-        const std::uint8_t dst_ip[4] = {169, 254, 0, 2};
-        std::memcpy(ip + 12, src_ip, 4);
-        std::memcpy(ip + 16, dst_ip, 4);
-        std::uint32_t sum = 0;
-        for (int i = 0; i < 20; i += 2) sum += static_cast<std::uint32_t>(ip[i] << 8 | ip[i + 1]);
-        while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-        be16(ip + 10, static_cast<std::uint16_t>(~sum));
-        std::uint8_t* udp = ip + 20;
-        be16(udp, src_port);
-        be16(udp + 2, dst_port);
-        be16(udp + 4, static_cast<std::uint16_t>(8 + payload.size()));
-        // UDP checksum 0 (optional for IPv4).
-        std::memcpy(udp + 8, payload.data(), payload.size());
+        net::udp4_endpoints e;
+        e.src_mac.bytes = {0x02, 0, 0, 0, 0, 0x01};
+        e.dst_mac.bytes = {0x02, 0, 0, 0, 0, 0x02};
+        e.src_ip = net::ip_address::v4(169, 254, 0, 1);
+        e.dst_ip = net::ip_address::v4(169, 254, 0, 2);
+        e.src_port = src_port;
+        e.dst_port = dst_port;
+        _frame.resize(net::udp4_frame_overhead + payload.size() + 64);
+        const std::size_t len = net::build_udp4_frame(
+            e, static_cast<std::uint16_t>(_id++), as_bytes(payload),
+            mutable_bytes(reinterpret_cast<std::byte*>(_frame.data()), _frame.size()), false);
+        if (len == 0) return false;
+        _frame.resize(len);
+        const std::uint8_t* f = _frame.data();
         std::uint8_t rec[16];
         put32(rec, static_cast<std::uint32_t>(ts_us / 1'000'000));
         put32(rec + 4, static_cast<std::uint32_t>(ts_us % 1'000'000));
@@ -144,14 +140,105 @@ public:
 private:
     static void put32(std::uint8_t* p, std::uint32_t v) { std::memcpy(p, &v, 4); }  // native order
     static void put16(std::uint8_t* p, std::uint16_t v) { std::memcpy(p, &v, 2); }
-    static void be16(std::uint8_t* p, std::uint16_t v) {
-        p[0] = static_cast<std::uint8_t>(v >> 8);
-        p[1] = static_cast<std::uint8_t>(v);
-    }
     std::FILE* _f = nullptr;
     std::vector<std::uint8_t> _frame;
     std::uint32_t _id = 1;
 };
+
+#if SLUICE_HAVE_DPDK
+// --dpdk: frames built here and handed to DPDK TX queue 0. The port's receive side is read only
+// while resolving the destination by ARP; the generator does not answer ARP itself (a receiver
+// needs nothing from it to take the datagrams).
+class dpdk_sender {
+public:
+    bool open(const gen_args& a, const std::string& host, std::uint16_t dst_port, std::string* error) {
+        auto prof = net::load_dpdk_profile(a.dpdk_profile, error);
+        if (!prof) {
+            *error = "--dpdk " + a.dpdk_profile + ": " + *error;
+            return false;
+        }
+        in_addr src{}, dst{};
+        if (inet_pton(AF_INET, a.source.c_str(), &src) != 1) {
+            *error = "--source " + a.source + ": not an IPv4 address";
+            return false;
+        }
+        if (inet_pton(AF_INET, host.c_str(), &dst) != 1) {
+            *error = "--target " + host + ": --dpdk needs an IPv4 address";
+            return false;
+        }
+        net::dpdk_port_options po;
+        po.profile = *prof;
+        po.extra_eal_args = a.eal_args;
+        po.queues = 1;
+        std::memcpy(po.address.bytes.data(), &src, 4);
+        po.program_name = "sluice-gen";
+        _port = net::dpdk_port::open(po, error);
+        if (!_port) return false;
+        _ep.src_mac = _port->info().mac;
+        _ep.src_ip = po.address;
+        std::memcpy(_ep.dst_ip.bytes.data(), &dst, 4);
+        _ep.dst_port = dst_port;
+        if (!a.dst_mac.empty()) {
+            unsigned m[6];
+            char extra = 0;
+            if (std::sscanf(a.dst_mac.c_str(), "%x:%x:%x:%x:%x:%x%c", &m[0], &m[1], &m[2], &m[3], &m[4],
+                            &m[5], &extra) != 6 ||
+                std::any_of(m, m + 6, [](unsigned b) { return b > 0xff; })) {
+                *error = "--dst-mac " + a.dst_mac + ": expected aa:bb:cc:dd:ee:ff";
+                return false;
+            }
+            for (int i = 0; i < 6; ++i) _ep.dst_mac.bytes[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(m[i]);
+        } else {
+            auto mac = _port->resolve(0, _ep.dst_ip, 3'000'000'000);
+            if (!mac) {
+                *error = "--target " + host + ": no ARP reply within 3 s on " + _port->info().name +
+                         " (is the receiver up on that link? or give --dst-mac)";
+                return false;
+            }
+            _ep.dst_mac = *mac;
+        }
+        return true;
+    }
+    // Sends payloads[0..n); datagrams the TX ring did not take within ~100 ms are counted in
+    // `lost`. Returns the bytes of payload sent.
+    std::uint64_t send(const std::vector<std::string>& payloads, std::size_t n, std::uint64_t first_datagram,
+                       std::uint64_t& sent_datagrams, std::uint64_t& lost) {
+        _frames.resize(std::max(_frames.size(), n));
+        _views.clear();
+        for (std::size_t i = 0; i < n; ++i) {
+            auto& f = _frames[i];
+            f.resize(net::udp4_frame_overhead + payloads[i].size() + 64);
+            _ep.src_port = static_cast<std::uint16_t>(40000 + (first_datagram + i) % 1000);
+            const std::size_t len = net::build_udp4_frame(_ep, _ip_id++, as_bytes(payloads[i]), mutable_bytes(f));
+            _views.push_back(bytes_view(f.data(), len));
+        }
+        std::size_t done = 0;
+        std::uint64_t bytes = 0;
+        for (int attempt = 0; done < n && attempt < 1000; ++attempt) {
+            const std::size_t took = _port->transmit(0, std::span<const bytes_view>(_views.data() + done, n - done));
+            for (std::size_t i = done; i < done + took; ++i) bytes += payloads[i].size();
+            done += took;
+            if (done < n) std::this_thread::sleep_for(std::chrono::microseconds(100));
+        }
+        sent_datagrams += done;
+        lost += n - done;
+        return bytes;
+    }
+    ~dpdk_sender() {
+        if (_port) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let the TX ring drain
+            _port->close();
+        }
+    }
+
+private:
+    std::unique_ptr<net::dpdk_port> _port;
+    net::udp4_endpoints _ep;
+    std::vector<std::vector<std::byte>> _frames;
+    std::vector<bytes_view> _views;
+    std::uint16_t _ip_id = 1;
+};
+#endif
 
 bool resolve(const std::string& target, sockaddr_storage* out, socklen_t* len, std::uint16_t* port,
              std::string* error) {
@@ -205,6 +292,24 @@ int cmd_gen(const gen_args& a) {
         std::fprintf(stderr, "sluice gen: %s\n", err.c_str());
         return 2;
     }
+    const bool use_dpdk = !a.dpdk_profile.empty();
+#if SLUICE_HAVE_DPDK
+    dpdk_sender dpdk;
+    if (use_dpdk) {
+        const std::string host = a.target.substr(0, a.target.rfind(':'));
+        if (!dpdk.open(a, host, dst_port, &err)) {
+            std::fprintf(stderr, "sluice gen: %s\n", err.c_str());
+            return 1;
+        }
+    }
+#else
+    if (use_dpdk) {
+        std::fprintf(stderr, "sluice gen: --dpdk: this build has no DPDK\n");
+        return 2;
+    }
+#endif
+    // One frame per datagram through DPDK (no IP fragmentation here).
+    const std::size_t datagram_max = use_dpdk ? net::udp4_payload_max_mtu1500 : datagram_bytes_max;
     const std::uint64_t count = a.count != 0 ? a.count : (a.pcap.empty() || a.duration_s > 0 ? 0 : 1'000'000);
 
     pcap_writer pcap;
@@ -214,7 +319,7 @@ int cmd_gen(const gen_args& a) {
             std::fprintf(stderr, "sluice gen: %s\n", err.c_str());
             return 2;
         }
-    } else {
+    } else if (!use_dpdk) {
         fd = ::socket(to.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&to), to_len) != 0) {
             std::fprintf(stderr, "sluice gen: --target %s: %s\n", a.target.c_str(), std::strerror(errno));
@@ -271,7 +376,12 @@ int cmd_gen(const gen_args& a) {
                     event = std::move(cut);
                     ++malformed;
                 }
-                if (!p.empty() && p.size() + 1 + event.size() > datagram_bytes_max) break;
+                if (!p.empty() && p.size() + 1 + event.size() > datagram_max) break;
+                if (p.empty() && event.size() > datagram_max) {
+                    std::fprintf(stderr, "sluice gen: an event of %zu bytes exceeds one datagram (%zu)\n",
+                                 event.size(), datagram_max);
+                    return 1;
+                }
                 if (!p.empty()) p += '\n';
                 p += event;
                 ++seq;
@@ -281,7 +391,11 @@ int cmd_gen(const gen_args& a) {
             ++n;
         }
         if (n == 0) break;
-        if (fd < 0) {
+        if (use_dpdk) {
+#if SLUICE_HAVE_DPDK
+            bytes += dpdk.send(payloads, n, datagrams, datagrams, send_errors);
+#endif
+        } else if (fd < 0) {
             const std::int64_t ts_us = wall_ms() * 1000;
             for (std::size_t i = 0; i < n; ++i) {
                 if (!pcap.write(payloads[i], static_cast<std::uint16_t>(40000 + datagrams % 1000), dst_port, ts_us)) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace sluice::app {
 
@@ -29,6 +30,10 @@ struct gen_args {
     double malformed_ratio = 0;         // 0..1, fraction of deliberately malformed events
     std::string pcap;                   // write a pcap capture to FILE instead of sending
     std::uint64_t seed = 1;
+    std::string dpdk_profile;           // send through DPDK TX with this profile instead
+    std::string source = "169.254.0.2"; // --dpdk: our IPv4 (ARP, IP source)
+    std::string dst_mac;                // --dpdk: destination MAC; empty = resolve by ARP
+    std::vector<std::string> eal_args;  // --dpdk: appended to the profile's EAL arguments
 };
 
 // sluice log verify DIR

@@ -60,6 +60,15 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     gen_cmd->add_option("--pcap", gen.pcap, "Write a pcap capture to FILE instead of sending");
     gen_cmd->add_option("--seed", gen.seed, "Random seed")->capture_default_str();
+    gen_cmd->add_option("--dpdk", gen.dpdk_profile,
+                        "Send through DPDK TX (kernel bypass) with this profile (dpdk-config/*.toml) "
+                        "instead of a kernel socket; --target must be an IPv4 address")
+        ->excludes("--pcap");
+    gen_cmd->add_option("--source", gen.source, "With --dpdk: our IPv4 address (ARP and IP source)")
+        ->capture_default_str();
+    gen_cmd->add_option("--dst-mac", gen.dst_mac,
+                        "With --dpdk: destination MAC (aa:bb:cc:dd:ee:ff); default: ask by ARP");
+    gen_cmd->add_option("--eal-arg", gen.eal_args, "With --dpdk: extra EAL argument (repeatable)");
     gen_cmd->callback([&] { rc = cmd_gen(gen); });
 
     // log verify | dump

@@ -1,6 +1,7 @@
 // The DPDK packet I/O backend: see include/sluice/net/dpdk_port.h and README.md ("DPDK port").
 
 #include <sluice/net/dpdk_port.h>
+#include <sluice/net/frame_tx.h>
 
 #include <sluice/base/assert.h>
 #include <sluice/base/clock.h>
@@ -582,6 +583,64 @@ std::uint16_t peek_udp_dst_port(bytes_view f) noexcept {
     }
     if (f.size() < off + 4) return 0;
     return be16(off + 2);
+}
+
+std::size_t dpdk_port::transmit(unsigned queue, std::span<const bytes_view> frames) noexcept {
+    impl& s = *_impl;
+    if (s.closed || queue >= s.queues.size()) return 0;
+    std::size_t sent = 0;
+    std::array<rte_mbuf*, 32> bufs{};
+    while (sent < frames.size()) {
+        const std::size_t n = std::min(bufs.size(), frames.size() - sent);
+        if (rte_pktmbuf_alloc_bulk(s.pool, bufs.data(), static_cast<unsigned>(n)) != 0) break;
+        std::size_t ok = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            const bytes_view f = frames[sent + i];
+            char* d = rte_pktmbuf_append(bufs[i], static_cast<std::uint16_t>(std::min<std::size_t>(f.size(), 0xffff)));
+            if (d == nullptr || f.size() > 0xffff) break;  // larger than the data room
+            std::memcpy(d, f.data(), f.size());
+            ++ok;
+        }
+        const std::uint16_t took =
+            ok == 0 ? 0 : rte_eth_tx_burst(s.info.port_id, static_cast<std::uint16_t>(queue), bufs.data(),
+                                           static_cast<std::uint16_t>(ok));
+        if (took < n) rte_pktmbuf_free_bulk(bufs.data() + took, static_cast<unsigned>(n - took));
+        sent += took;
+        if (took < ok || ok < n) break;
+    }
+    return sent;
+}
+
+std::optional<mac_address> dpdk_port::resolve(unsigned queue, const ip_address& ip,
+                                              std::int64_t timeout_ns) noexcept {
+    impl& s = *_impl;
+    if (s.closed || queue >= s.queues.size() || ip.v6) return std::nullopt;
+    std::array<std::byte, 64> req{};
+    const std::size_t req_len = build_arp_request(s.info.mac, s.options.address, ip, mutable_bytes(req));
+    if (req_len == 0) return std::nullopt;
+    const std::int64_t until = mono_ns() + timeout_ns;
+    std::int64_t next_request = 0;
+    std::array<rte_mbuf*, 32> bufs{};
+    while (mono_ns() < until) {
+        if (mono_ns() >= next_request) {
+            const bytes_view f(req.data(), req_len);
+            (void)transmit(queue, std::span<const bytes_view>(&f, 1));
+            next_request = mono_ns() + 200'000'000;
+        }
+        const std::uint16_t n = rte_eth_rx_burst(s.info.port_id, static_cast<std::uint16_t>(queue), bufs.data(),
+                                                 static_cast<std::uint16_t>(bufs.size()));
+        std::optional<mac_address> found;
+        for (std::uint16_t i = 0; i < n; ++i) {
+            if (!found && bufs[i]->nb_segs == 1)
+                found = parse_arp_reply(bytes_view(rte_pktmbuf_mtod(bufs[i], const std::byte*),
+                                                   rte_pktmbuf_data_len(bufs[i])),
+                                        ip);
+        }
+        rte_pktmbuf_free_bulk(bufs.data(), n);
+        if (found) return found;
+        if (n == 0) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    return std::nullopt;
 }
 
 }  // namespace sluice::net

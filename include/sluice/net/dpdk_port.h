@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -153,6 +154,15 @@ public:
         std::uint64_t ipackets = 0, opackets = 0, imissed = 0, ierrors = 0, rx_nombuf = 0;
     };
     [[nodiscard]] device_stats device_counters() const noexcept;
+    // Sender side (`sluice gen --dpdk`): copies each frame into an mbuf from the port's pool and
+    // hands them to queue q's TX ring; returns how many the device took (the caller retries or
+    // counts the rest). One thread per queue, and not on a queue whose run_queue is running.
+    std::size_t transmit(unsigned queue, std::span<const bytes_view> frames) noexcept;
+    // ARP for `ip` from the port's address over queue q: a request every 200 ms, replies read
+    // from q's receive side (everything else received meanwhile is freed) until timeout_ns.
+    // Same threading rule as transmit().
+    [[nodiscard]] std::optional<mac_address> resolve(unsigned queue, const ip_address& ip,
+                                                     std::int64_t timeout_ns) noexcept;
     // The EAL arguments open() passed (for logs and `sluice plan`).
     [[nodiscard]] const std::vector<std::string>& eal_args() const noexcept;
 
