@@ -14,6 +14,30 @@ constexpr std::size_t chunk_bytes = 1 << 20;
 bool all_zero(bytes_view b) {
     return std::all_of(b.begin(), b.end(), [](std::byte x) { return x == std::byte{0}; });
 }
+
+constexpr std::uint64_t block_bytes = 4096;
+
+// See scan_result::torn_tail.
+bool unwritten_block_in_batch(storage& st, int fd, std::uint64_t at, std::uint64_t file_bytes) {
+    std::uint64_t end = std::min(file_bytes, at + 2 * block_bytes);
+    std::byte head[batch_header_bytes];
+    if (auto got = st.read(fd, at, mutable_bytes(head, sizeof head)); got && *got == sizeof head) {
+        if (auto h = decode_batch_header(bytes_view(head, sizeof head)); h && at + h->total_bytes() <= file_bytes)
+            end = at + h->total_bytes();
+    }
+    if (end <= at || end - at > (std::uint64_t{64} << 20)) return false;
+    std::vector<std::byte> b(static_cast<std::size_t>(end - at));
+    auto got = st.read(fd, at, mutable_bytes(b.data(), b.size()));
+    if (!got || *got != b.size()) return false;
+    for (std::uint64_t blk = (at + block_bytes - 1) / block_bytes * block_bytes; blk < end; blk += block_bytes) {
+        const std::uint64_t stop = std::min(end, blk + block_bytes);
+        const bool to_end = stop == end;  // the batch's last bytes, from a block boundary on
+        if ((to_end || stop - blk == block_bytes) &&
+            all_zero(bytes_view(b.data() + (blk - at), static_cast<std::size_t>(stop - blk))))
+            return true;
+    }
+    return false;
+}
 }  // namespace
 
 std::string segment_base_name(std::int64_t base_offset) {
@@ -116,6 +140,8 @@ scan_result scan_segment(storage& st, int fd, const scan_options& opts, const ba
             }
             if (zeros) r.stop = errc::ok;
         }
+        if (r.stop != errc::ok && r.stop != errc::io_error)
+            r.torn_tail = unwritten_block_in_batch(st, fd, r.stop_pos, r.file_bytes);
     }
     return r;
 }

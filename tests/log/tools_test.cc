@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -84,6 +85,44 @@ TEST(log_tools, verify_reports_damage) {
     EXPECT_NE(out.str().find("DAMAGED"), std::string::npos);
     std::ostringstream o2, e2;
     EXPECT_EQ(verify_data_dir({(dir.path / "missing").string()}, o2, e2), 2);
+}
+
+// What a crash leaves after the last fdatasync: the next batch's first block written, the rest
+// of it still preallocated zeros. That is no damage (never durable); a flipped byte is.
+TEST(log_tools, verify_tells_a_torn_tail_from_damage) {
+    testing::temp_dir dir;
+    fill(dir.path.string());
+    const auto seg = dir.path / "tools-1" / "00000000000000000000.log";
+    const std::uint64_t end = std::filesystem::file_size(seg);  // after the 13 records
+    auto big = testing::make_batch(std::string(300, 'x'), 13, 30);  // ~9.5 KiB
+    stamp_batch(mutable_bytes(big), 13, 0);
+    const std::uint64_t boundary = (end / 4096 + 1) * 4096;
+    ASSERT_GT(end + big.size(), boundary + 4096);  // spans at least one whole block past it
+    auto write_tail = [&](std::size_t bytes) {
+        std::filesystem::resize_file(seg, end);
+        std::filesystem::resize_file(seg, end + big.size() + 8192);  // preallocated: zeros
+        std::fstream f(seg, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(static_cast<std::streamoff>(end));
+        f.write(reinterpret_cast<const char*>(big.data()), static_cast<std::streamsize>(bytes));
+    };
+    // 1. Only up to the block boundary written: a torn tail, verify passes and says so.
+    write_tail(static_cast<std::size_t>(boundary - end));
+    std::ostringstream out, err;
+    EXPECT_EQ(verify_data_dir({dir.path.string()}, out, err), 0) << out.str();
+    EXPECT_NE(out.str().find("tools 1 offsets [0, 13) batches 2 records 13"), std::string::npos) << out.str();
+    EXPECT_NE(out.str().find("torn tail at byte " + std::to_string(end)), std::string::npos) << out.str();
+    // 2. Written whole: one more intact batch.
+    write_tail(big.size());
+    std::ostringstream o2, e2;
+    EXPECT_EQ(verify_data_dir({dir.path.string()}, o2, e2), 0) << o2.str();
+    EXPECT_NE(o2.str().find("tools 1 offsets [0, 43) batches 3 records 43"), std::string::npos) << o2.str();
+    // 3. Written whole with one byte changed: damage, not a torn tail.
+    big[big.size() / 2] ^= std::byte{0x20};
+    write_tail(big.size());
+    std::ostringstream o3, e3;
+    EXPECT_EQ(verify_data_dir({dir.path.string()}, o3, e3), 1) << o3.str();
+    EXPECT_NE(o3.str().find("damaged: segment 0 byte " + std::to_string(end) + ": bad_crc"), std::string::npos)
+        << o3.str();
 }
 
 }  // namespace

@@ -31,6 +31,12 @@ struct scan_result {
     // bad_crc, bad_magic, bad_length, bad_record, out_of_range (offset discontinuity), io_error.
     errc stop = errc::ok;
     std::uint64_t stop_pos = 0;
+    // stop != ok and the bad bytes look like a write that never completed rather than damage:
+    // within the failing batch (its claimed extent, or 8 KiB when its header is unreadable) a
+    // whole 4 KiB-aligned block, or everything from a block boundary to the batch's end, is zero
+    // (preallocated space no write reached). What a crash leaves after the last fdatasync; in the
+    // active segment it was never durable. A flipped bit or overwritten bytes never look so.
+    bool torn_tail = false;
 };
 
 struct scan_options {
