@@ -47,7 +47,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -361,16 +363,16 @@ int run_case(const std::string& pcap, std::size_t packets, const std::string& di
     return write(out_fd, line, static_cast<std::size_t>(n)) == n ? 0 : 1;
 }
 
-case_result fork_case(const std::string& pcap, std::size_t packets, const std::string& dir,
-                      bool simulate, double seconds, const std::string& tag) {
-    case_result cr;
+// Runs fn(write_fd) in a forked child (each case needs its own EAL: it initialises once per
+// process) and returns what the child wrote, or nullopt unless it exited 0.
+std::optional<std::string> child_output(const std::function<int(int)>& fn) {
     int fds[2];
-    if (pipe(fds) != 0) return cr;
+    if (pipe(fds) != 0) return std::nullopt;
     std::fflush(stdout);
     const pid_t pid = fork();
     if (pid == 0) {
         ::close(fds[0]);
-        _exit(run_case(pcap, packets, dir, simulate, seconds, fds[1], tag));
+        _exit(fn(fds[1]));
     }
     ::close(fds[1]);
     char buf[512] = {};
@@ -380,9 +382,16 @@ case_result fork_case(const std::string& pcap, std::size_t packets, const std::s
     ::close(fds[0]);
     int st = 0;
     waitpid(pid, &st, 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) return std::nullopt;
+    return std::string(buf, got);
+}
+
+case_result fork_case(const std::string& pcap, std::size_t packets, const std::string& dir,
+                      bool simulate, double seconds, const std::string& tag) {
+    case_result cr;
+    const auto out = child_output([&](int fd) { return run_case(pcap, packets, dir, simulate, seconds, fd, tag); });
     unsigned long long nm = 0, bp = 0, tr = 0, sc = 0;
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
-        std::sscanf(buf, "%lf %lf %lf %lf %lf %lf %llu %llu %llu %llu %lf", &cr.events_per_s,
+    if (out && std::sscanf(out->c_str(), "%lf %lf %lf %lf %lf %lf %llu %llu %llu %llu %lf", &cr.events_per_s,
                     &cr.stored_per_s, &cr.dropped_per_s, &cr.rejected_per_s, &cr.mbytes_per_s,
                     &cr.measured_s, &nm, &bp, &tr, &sc, &cr.events_per_cpu_s) == 11) {
         cr.nic_missed = nm;
@@ -396,25 +405,9 @@ case_result fork_case(const std::string& pcap, std::size_t packets, const std::s
 
 // Receive floor in a child (its own EAL): packets/s and packets per CPU-second; 0s on failure.
 std::pair<double, double> fork_rx_floor(const std::string& pcap, std::size_t packets, double seconds) {
-    int fds[2];
-    if (pipe(fds) != 0) return {0, 0};
-    std::fflush(stdout);
-    const pid_t pid = fork();
-    if (pid == 0) {
-        ::close(fds[0]);
-        _exit(run_rx_floor(pcap, packets, seconds, fds[1]));
-    }
-    ::close(fds[1]);
-    char buf[128] = {};
-    std::size_t got = 0;
-    for (ssize_t n; got < sizeof buf - 1 && (n = read(fds[0], buf + got, sizeof buf - 1 - got)) > 0;)
-        got += static_cast<std::size_t>(n);
-    ::close(fds[0]);
-    int st = 0;
-    waitpid(pid, &st, 0);
+    const auto out = child_output([&](int fd) { return run_rx_floor(pcap, packets, seconds, fd); });
     double pps = 0, cpu_pps = 0;
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || std::sscanf(buf, "%lf %lf", &pps, &cpu_pps) != 2)
-        return {0, 0};
+    if (!out || std::sscanf(out->c_str(), "%lf %lf", &pps, &cpu_pps) != 2) return {0, 0};
     return {pps, cpu_pps};
 }
 

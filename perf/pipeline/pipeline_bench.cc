@@ -13,6 +13,8 @@
 //    pipeline core in process fed pre-built datagrams, into a log on real files (no reference).
 // Last line: RESULT {json}.
 
+#include "../common/sensor_store.h"
+
 #include <sluice/base/clock.h>
 #include <sluice/log/log_store.h>
 #include <sluice/log/memory_storage.h>
@@ -215,6 +217,17 @@ struct core_result {
     std::uint64_t stored = 0;
 };
 
+// The sensors topic as every sluice side here routes it (the same rules as `sluice run`'s config).
+pipeline::topic_route sensor_route(std::uint16_t port) {
+    pipeline::topic_route route;
+    route.name = "sensors";
+    route.port = port;
+    route.rules.key_pointer = "/sensor_id";
+    route.rules.require_pointers = {"/sensor_id"};
+    route.rules.timestamp_pointer = "/time_epoch";
+    return route;
+}
+
 // Pre-built datagrams (one sensor event each, 64 bytes of tailroom) for the in-process modes.
 struct synthetic_input {
     static constexpr std::size_t distinct = 4096;
@@ -243,26 +256,10 @@ core_result bench_core(std::uint64_t events) {
     so.backend = mem;
     so.ring_bytes = 64 << 20;
     std::string err;
-    auto store = log::log_store::open(so, &err);
-    if (!store) {
-        std::fprintf(stderr, "bench-pipeline: %s\n", err.c_str());
-        return r;
-    }
-    for (const char* name : {"sensors", "sensors.dlq"}) {
-        log::topic_spec t;
-        t.name = name;
-        t.partitions = std::string(name) == "sensors" ? 8 : 1;
-        (void)store->create_topic(t, &err);
-    }
-    store->start();
+    auto store = perf::open_sensor_store(so, "bench-pipeline");
+    if (!store) return r;
     pipeline::pipeline_options po;
-    pipeline::topic_route route;
-    route.name = "sensors";
-    route.port = 5140;
-    route.rules.key_pointer = "/sensor_id";
-    route.rules.require_pointers = {"/sensor_id"};
-    route.rules.timestamp_pointer = "/time_epoch";
-    po.topics = {route};
+    po.topics = {sensor_route(5140)};
     po.simulate_storage = true;  // the pipeline's own cost: parse, partition, batch, CRC
     auto set = pipeline::pipeline_set::make(*store, po, &err);
     auto p = set ? set->make_pipeline(0, &err) : nullptr;
@@ -363,28 +360,16 @@ side_result bench_sluice_simulated(const std::string& sluice, std::uint64_t even
     so.data_dir = "/bench";
     so.backend = mem;
     std::string err;
-    auto store = log::log_store::open(so, &err);
+    auto store = perf::open_sensor_store(so, "bench-pipeline");
     net::socket_rx_options ro;
     ro.ports = {0};
     auto rx = net::socket_rx::open(ro, &err);
     if (!store || !rx) {
-        r.note = err;
+        r.note = store ? err : "cannot open the in-memory log";
         return r;
     }
-    for (const char* name : {"sensors", "sensors.dlq"}) {
-        log::topic_spec t;
-        t.name = name;
-        t.partitions = std::string(name) == "sensors" ? 8 : 1;
-        (void)store->create_topic(t, &err);
-    }
     pipeline::pipeline_options po;
-    pipeline::topic_route route;
-    route.name = "sensors";
-    route.port = rx->port(0);
-    route.rules.key_pointer = "/sensor_id";
-    route.rules.require_pointers = {"/sensor_id"};
-    route.rules.timestamp_pointer = "/time_epoch";
-    po.topics = {route};
+    po.topics = {sensor_route(rx->port(0))};
     po.simulate_storage = true;
     auto set = pipeline::pipeline_set::make(*store, po, &err);
     auto p = set ? set->make_pipeline(0, &err) : nullptr;
@@ -416,26 +401,13 @@ side_result bench_sluice_capture_simulated(const fs::path& work, std::uint64_t e
     log::store_options so;
     so.data_dir = (work / "capture-data").string();
     std::string err;
-    auto store = log::log_store::open(so, &err);
+    auto store = perf::open_sensor_store(so, "bench-pipeline");
     if (!store) {
-        r.note = err;
+        r.note = "cannot open the log in " + so.data_dir;
         return r;
     }
-    for (const char* name : {"sensors", "sensors.dlq"}) {
-        log::topic_spec t;
-        t.name = name;
-        t.partitions = std::string(name) == "sensors" ? 8 : 1;
-        (void)store->create_topic(t, &err);
-    }
-    store->start();
     pipeline::pipeline_options po;
-    pipeline::topic_route route;
-    route.name = "sensors";
-    route.port = 5140;
-    route.rules.key_pointer = "/sensor_id";
-    route.rules.require_pointers = {"/sensor_id"};
-    route.rules.timestamp_pointer = "/time_epoch";
-    po.topics = {route};
+    po.topics = {sensor_route(5140)};
     auto set = pipeline::pipeline_set::make(*store, po, &err);
     auto p = set ? set->make_pipeline(0, &err) : nullptr;
     if (!p) {

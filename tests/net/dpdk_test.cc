@@ -692,6 +692,18 @@ std::map<int, int> stored_seqs(const std::string& data) {
     return seen;
 }
 
+// seq 0..n-1 each stored exactly once, nothing else.
+void expect_every_seq_once(std::map<int, int> seen, int n, const std::string& context) {
+    int missing = 0, dup = 0;
+    for (int i = 0; i < n; ++i) {
+        if (seen[i] == 0) ++missing;
+        if (seen[i] > 1) ++dup;
+    }
+    EXPECT_EQ(missing, 0) << context;
+    EXPECT_EQ(dup, 0);
+    EXPECT_EQ(seen.size(), std::size_t(n));
+}
+
 #define SKIP_UNLESS_VETH_POSSIBLE()                                                            \
     if (geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces, AF_PACKET)";          \
     if (std::string(SLUICE_DPDK_DRIVER).empty() || access(SLUICE_DPDK_DRIVER, X_OK) != 0)      \
@@ -714,15 +726,7 @@ TEST(dpdk_veth, af_packet_answers_arp_and_stores_every_seq_once) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     ASSERT_TRUE(d.stop()) << d.log_text;
 
-    auto seen = stored_seqs(d.data);
-    int missing = 0, dup = 0;
-    for (int i = 0; i < n_events; ++i) {
-        if (seen[i] == 0) ++missing;
-        if (seen[i] > 1) ++dup;
-    }
-    EXPECT_EQ(missing, 0) << d.log_text;
-    EXPECT_EQ(dup, 0);
-    EXPECT_EQ(seen.size(), std::size_t(n_events));
+    expect_every_seq_once(stored_seqs(d.data), n_events, d.log_text);
     EXPECT_NE(d.log_text.find("arp_replies="), std::string::npos) << d.log_text;
 }
 
@@ -760,15 +764,7 @@ TEST(dpdk_veth, gen_dpdk_tx_stores_every_seq_once) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     ASSERT_TRUE(d.stop()) << d.log_text;
 
-    auto seen = stored_seqs(d.data);
-    int missing = 0, dup = 0;
-    for (int i = 0; i < n_events; ++i) {
-        if (seen[i] == 0) ++missing;
-        if (seen[i] > 1) ++dup;
-    }
-    EXPECT_EQ(missing, 0) << d.log_text;
-    EXPECT_EQ(dup, 0);
-    EXPECT_EQ(seen.size(), std::size_t(n_events));
+    expect_every_seq_once(stored_seqs(d.data), n_events, d.log_text);
     EXPECT_EQ(d.figure("stored"), n_events) << d.log_text;
 }
 
