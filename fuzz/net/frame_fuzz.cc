@@ -44,6 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::int64_t now = 0;
     std::size_t pos = 1;
     std::vector<std::byte> out(2048);
+    decode_result reused;
     for (int frames = 0; pos < size && frames < 64; ++frames) {
         std::size_t len = size - pos;
         if (size - pos >= 2 && (flags & 2) == 0) {
@@ -58,6 +59,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const std::size_t tailroom = 0;
 
         const decode_result d = decode_frame(f, tailroom, options);
+        // The in-place overload, into a result reused across frames, agrees.
+        check(decode_frame(f, tailroom, options, reused) == d.status);
+        check(reused.reason == d.reason);
+        if (d.status == decode_status::udp)
+            check(reused.datagram.payload.data() == d.datagram.payload.data() &&
+                  reused.datagram.payload.size() == d.datagram.payload.size() &&
+                  reused.datagram.tailroom == d.datagram.tailroom &&
+                  reused.datagram.src == d.datagram.src && reused.datagram.dst == d.datagram.dst);
+        if (d.status == decode_status::ipv4_fragment)
+            check(reused.fragment.ip_payload.data() == d.fragment.ip_payload.data() &&
+                  reused.fragment.offset_bytes == d.fragment.offset_bytes);
         switch (d.status) {
             case decode_status::udp: check_datagram(d.datagram, f.data(), f.data() + len); break;
             case decode_status::ipv4_fragment: {

@@ -396,6 +396,7 @@ bool dpdk_port::run_queue(unsigned q, pipeline::pipeline& p,
     datagram dgs[dpdk_burst_max];
     std::int64_t last_poll = 0, last_expire = mono_ns(), last_stats = mono_ns();
     std::uint64_t tail_min = ~std::uint64_t{0};
+    decode_result d;  // reused for every frame (decode_frame writes what the status names)
 
     auto fold_device_counters = [&] {
         rte_eth_stats st{};
@@ -474,8 +475,7 @@ bool dpdk_port::run_queue(unsigned q, pipeline::pipeline& p,
                     count_frame_drop(drop_reason::truncated, frame);
                     continue;
                 }
-                const decode_result d = decode_frame(frame, rte_pktmbuf_tailroom(m), dopt);
-                switch (d.status) {
+                switch (decode_frame(frame, rte_pktmbuf_tailroom(m), dopt, d)) {
                     case decode_status::udp:
                         dgs[k++] = to_datagram(d.datagram);
                         break;

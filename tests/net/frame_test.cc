@@ -343,6 +343,71 @@ TEST(frame_decode, ipv6) {
     EXPECT_EQ(dec(f).reason, drop_reason::bad_ip_header);
 }
 
+// The in-place overload reuses one result across frames: status, reason and the member the
+// status names match the by-value decode, whatever the result held before.
+TEST(frame_decode, in_place_matches_by_value) {
+    std::vector<bytes> frames;
+    frames.push_back(frame4(text(R"({"a":1})")));
+    frames.push_back(frame4(text("x"), {{ethertype_vlan, 7}}));
+    {
+        bytes f = eth(ethertype_ipv4);
+        append(f, ipv4(udp(text("frag"), src4, dst4), 17, 9, 0x2000));
+        frames.push_back(f);
+    }
+    {
+        bytes f = eth(ethertype_ipv6);
+        append(f, ipv6(udp(text("six"), src6, dst6)));
+        frames.push_back(f);
+    }
+    frames.push_back(eth(ethertype_arp));
+    {
+        bytes f = frame4(text("bad"));
+        f.back() ^= 0x40;  // UDP checksum no longer matches
+        frames.push_back(f);
+    }
+    frames.push_back(bytes(10, 0));  // truncated Ethernet header
+    {
+        bytes f = eth(ethertype_ipv4);
+        append(f, ipv4(text("icmp"), 1));
+        frames.push_back(f);
+    }
+    decode_result reused;
+    for (int round = 0; round < 3; ++round) {
+        for (std::size_t k = 0; k < frames.size(); ++k) {
+            const bytes& f = frames[(k * (round + 1)) % frames.size()];
+            const decode_result want = decode_frame(view(f), 16);
+            ASSERT_EQ(decode_frame(view(f), 16, {}, reused), want.status);
+            EXPECT_EQ(reused.status, want.status);
+            EXPECT_EQ(reused.reason, want.reason);
+            if (want.status == decode_status::udp) {
+                const udp_datagram& a = reused.datagram;
+                const udp_datagram& b = want.datagram;
+                EXPECT_EQ(a.src, b.src);
+                EXPECT_EQ(a.dst, b.dst);
+                EXPECT_EQ(a.src_port, b.src_port);
+                EXPECT_EQ(a.dst_port, b.dst_port);
+                EXPECT_EQ(a.payload.data(), b.payload.data());
+                EXPECT_EQ(a.payload.size(), b.payload.size());
+                EXPECT_EQ(a.tailroom, b.tailroom);
+                EXPECT_EQ(a.vlan_id, b.vlan_id);
+            }
+            if (want.status == decode_status::ipv4_fragment) {
+                const ipv4_fragment& a = reused.fragment;
+                const ipv4_fragment& b = want.fragment;
+                EXPECT_EQ(a.src, b.src);
+                EXPECT_EQ(a.dst, b.dst);
+                EXPECT_EQ(a.id, b.id);
+                EXPECT_EQ(a.protocol, b.protocol);
+                EXPECT_EQ(a.offset_bytes, b.offset_bytes);
+                EXPECT_EQ(a.more_fragments, b.more_fragments);
+                EXPECT_EQ(a.ip_payload.data(), b.ip_payload.data());
+                EXPECT_EQ(a.ip_payload.size(), b.ip_payload.size());
+                EXPECT_EQ(a.vlan_id, b.vlan_id);
+            }
+        }
+    }
+}
+
 TEST(frame_reason, stable_names) {
     EXPECT_EQ(to_string(drop_reason::not_ip), "not_ip");
     EXPECT_EQ(to_string(drop_reason::bad_ip_header), "bad_ip_header");

@@ -153,6 +153,13 @@ struct decode_result {
 // Decodes one Ethernet frame (without FCS). `tailroom`: readable bytes after frame.end().
 [[nodiscard]] decode_result decode_frame(bytes_view frame, std::size_t tailroom = 0,
                                          const decode_options& options = {}) noexcept;
+// The same into `out`, for a per-frame loop that reuses one result: writes out.status,
+// out.reason (none unless dropped) and the member the status names (every field of `datagram`
+// for udp, of `fragment` for ipv4_fragment); the other member keeps what it held. Returns
+// out.status. Saves clearing 152 bytes per frame (a `rep stos` with generic tuning, ~7 ns).
+[[nodiscard]] decode_status decode_frame(bytes_view frame, std::size_t tailroom,
+                                         const decode_options& options,
+                                         decode_result& out) noexcept;
 
 // Internet checksum (RFC 1071) of `data`, folded, not complemented; `initial` adds a partial sum.
 [[nodiscard]] std::uint16_t ones_complement_sum(bytes_view data,
