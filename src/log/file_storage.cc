@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <liburing.h>
 #include <sys/stat.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,6 +15,8 @@
 
 #include <sluice/base/assert.h>
 #include <sluice/log/storage.h>
+
+#include <spdlog/spdlog.h>
 
 namespace sluice::log {
 
@@ -234,6 +237,30 @@ public:
     }
 
     std::size_t pending() const noexcept override { return _pending; }
+
+    errc pin_io_workers(int cpu) override {
+        if (cpu < 0 || cpu >= CPU_SETSIZE) return errc::invalid_argument;
+        cpu_set_t mask;
+        CPU_ZERO(&mask);
+        CPU_SET(cpu, &mask);
+        int rc = io_uring_register_iowq_aff(&_ring, sizeof mask, &mask);
+        if (rc == -EINVAL && _pending == 0) {
+            // io-wq is per submitting thread, created at its first submission: this thread
+            // (not the one that set the ring up) has none yet. One NOP creates it.
+            if (io_uring_sqe* sqe = io_uring_get_sqe(&_ring)) {
+                io_uring_prep_nop(sqe);
+                io_uring_sqe_set_data64(sqe, 0);
+                io_uring_cqe* cqe = nullptr;
+                if (io_uring_submit_and_wait(&_ring, 1) >= 0 && io_uring_wait_cqe(&_ring, &cqe) == 0)
+                    io_uring_cqe_seen(&_ring, cqe);
+                rc = io_uring_register_iowq_aff(&_ring, sizeof mask, &mask);
+            }
+        }
+        if (rc == 0) return errc::ok;
+        spdlog::debug("log: io_uring io-wq workers not pinned to cpu {}: {}", cpu,
+                      std::strerror(-rc));
+        return rc == -EINVAL ? errc::invalid_argument : errc::unsupported;
+    }
 
 private:
     io_uring_sqe* get_sqe() {

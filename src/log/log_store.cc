@@ -530,6 +530,9 @@ void log_store::start() {
             CPU_SET(m.opts.writer_cpu, &set);
             if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0)
                 spdlog::warn("log: cannot pin the writer to cpu {}", m.opts.writer_cpu);
+            // Its io_uring workers (punted fdatasync/fallocate) too, else the kernel runs them
+            // on any cpu, pipeline cores included (file_storage logs a refusal at debug).
+            (void)m.st->pin_io_workers(m.opts.writer_cpu);
         }
         m.writer_main();
     });

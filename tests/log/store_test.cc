@@ -3,12 +3,22 @@
 
 #include <gtest/gtest.h>
 
+#include <sched.h>
+#include <unistd.h>
+
+#include <array>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include <sluice/log/log_store.h>
 #include <sluice/log/memory_storage.h>
 #include <sluice/log/segment_scan.h>
+#include <sluice/log/storage.h>
 
 #include "log_test_util.h"
 
@@ -414,6 +424,71 @@ TEST(log_store_faults, disk_full_backpressure_then_resume) {
     auto all = read_all(*s, p);
     ASSERT_EQ(all.size(), static_cast<std::size_t>(accepted * 10));
     for (int i = 0; i < accepted * 10; ++i) ASSERT_EQ(all[i].value, "fill-the-disk-" + std::to_string(i));
+}
+
+// Cpus_allowed_list of one of this process's threads ("" if it is gone).
+std::string cpus_allowed(const std::string& tid) {
+    std::ifstream in("/proc/self/task/" + tid + "/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("Cpus_allowed_list:", 0) == 0) {
+            std::size_t i = line.find_first_not_of(" \t", 18);
+            return i == std::string::npos ? "" : line.substr(i);
+        }
+    return "";
+}
+
+// pin_io_workers on the writer's thread keeps its io-wq workers (which run the punted
+// fdatasync) on that cpu: every "iou-wrk-<writer tid>" thread is allowed that cpu only.
+TEST(file_storage, io_workers_follow_pin) {
+    cpu_set_t allowed;
+    ASSERT_EQ(sched_getaffinity(0, sizeof allowed, &allowed), 0);
+    int cpu = -1;
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &allowed)) cpu = c;  // the last allowed cpu
+    ASSERT_GE(cpu, 0);
+    testing::temp_dir dir;
+    std::string err;
+    auto st = make_file_storage(&err);  // set up on this thread, used on another: as log_store
+    ASSERT_TRUE(st) << err;
+    errc pinned = errc::ok;
+    bool synced = false;
+    std::vector<std::string> workers;
+    std::vector<std::string> worker_cpus;
+    std::thread writer([&] {
+        pinned = st->pin_io_workers(cpu);
+        if (pinned != errc::ok) return;
+        const std::string tid = std::to_string(::gettid());
+        auto fd = st->open((dir.path / "f").string(), open_mode::buffered_rw);
+        if (!fd) return;
+        for (int round = 0; round < 4; ++round) {
+            if (st->submit_fsync(fd.value(), 1) != errc::ok) break;
+            std::array<io_completion, 4> done;
+            std::size_t n = 0;
+            for (int i = 0; i < 1000 && n == 0; ++i) n = st->reap(done, 10'000'000);
+            synced = n == 1 && done[0].res == 0;
+        }
+        // The workers are still there (they idle for seconds before exiting).
+        for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+            const std::string t = e.path().filename().string();
+            std::ifstream comm(e.path() / "comm");
+            std::string name;
+            std::getline(comm, name);
+            if (name == ("iou-wrk-" + tid).substr(0, 15)) {
+                workers.push_back(t);
+                worker_cpus.push_back(cpus_allowed(t));
+            }
+        }
+        st->close(fd.value());
+    });
+    writer.join();
+    if (pinned == errc::unsupported || pinned == errc::invalid_argument)
+        GTEST_SKIP() << "the kernel refused IORING_REGISTER_IOWQ_AFF";
+    ASSERT_EQ(pinned, errc::ok);
+    EXPECT_TRUE(synced);
+    ASSERT_FALSE(workers.empty()) << "no io-wq worker ran the fdatasync";
+    for (std::size_t i = 0; i < workers.size(); ++i)
+        EXPECT_EQ(worker_cpus[i], std::to_string(cpu)) << "worker " << workers[i];
 }
 
 TEST(segment_scan, stops_at_torn_batch_and_accepts_zero_tail) {

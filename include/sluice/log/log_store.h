@@ -50,7 +50,8 @@ struct store_options {
     std::uint32_t max_partitions = 4096;      // across all topics; fixed at open
     std::uint32_t max_appenders = 64;
     unsigned recovery_threads = 0;            // 0 = TBB default for the arena
-    int writer_cpu = -1;                      // pin the writer thread to this CPU; -1 = not pinned
+    int writer_cpu = -1;                      // pin the writer thread (and its io_uring io-wq
+                                              // workers) to this CPU; -1 = not pinned
     // Storage backend; null = real files (O_DIRECT + io_uring). Tests pass a memory_storage.
     std::shared_ptr<storage> backend;
 };

@@ -69,6 +69,15 @@ public:
     [[nodiscard]] virtual std::size_t reap(std::span<io_completion> out, std::int64_t wait_ns) = 0;
     // Operations submitted and not yet reaped.
     [[nodiscard]] virtual std::size_t pending() const noexcept = 0;
+    // Writer thread, once at its start, before any submit: keeps the kernel threads that run
+    // this thread's operations asynchronously (io_uring io-wq workers: fdatasync and fallocate
+    // are punted to them) on `cpu`, as the writer itself, so they stay off pipeline cores.
+    // errc::ok when set or when the backend has no such threads; unsupported / invalid_argument
+    // when the kernel refused (callers log it and go on: a placement hint, not a requirement).
+    [[nodiscard]] virtual errc pin_io_workers(int cpu) {
+        (void)cpu;
+        return errc::ok;
+    }
 };
 
 // Real files with io_uring. Returns null and sets `error` if io_uring cannot be set up.
