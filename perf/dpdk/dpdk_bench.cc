@@ -289,6 +289,12 @@ int run_case(const std::string& pcap, std::size_t packets, const std::string& di
         so.data_dir = dir;
     }
     so.ring_bytes = 32 << 20;
+    // The pipeline thread runs on cpu 1; the writer and its io_uring workers (punted fdatasync,
+    // fallocate) on cpu 0, as `sluice run` places them, so they do not preempt the core
+    // measured.
+    const unsigned ncpu = std::max(1u, std::thread::hardware_concurrency());
+    const unsigned rx_cpu = ncpu > 1 ? 1 : 0;
+    if (ncpu > 1) so.writer_cpu = 0;
     auto store = perf::open_sensor_store(so, "bench-pipeline-dpdk");
     if (!store) return 1;
     pipeline::pipeline_options opts;
@@ -305,9 +311,8 @@ int run_case(const std::string& pcap, std::size_t packets, const std::string& di
         std::fprintf(stderr, "bench-pipeline-dpdk: %s\n", err.c_str());
         return 1;
     }
-    const unsigned ncpu = std::max(1u, std::thread::hardware_concurrency());
     std::thread rx([&] {
-        pin_to(ncpu > 1 ? 1 : 0);
+        pin_to(rx_cpu);
         port->run_queue(0, *p);
     });
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // warm-up (ring preload, caches)
