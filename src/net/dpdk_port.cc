@@ -242,6 +242,11 @@ std::unique_ptr<dpdk_port> dpdk_port::open(const dpdk_port_options& o, std::stri
     conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
     conf.txmode.mq_mode = RTE_ETH_MQ_TX_NONE;
     if (pr.mtu != 0) conf.rxmode.mtu = pr.mtu;
+    // Checksum verdicts from the NIC where it offers them (per frame in rx_checksum_options).
+    conf.rxmode.offloads =
+        dev.rx_offload_capa & (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
+    s.info.rx_ipv4_checksum_offload = (conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) != 0;
+    s.info.rx_udp_checksum_offload = (conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_UDP_CKSUM) != 0;
     s.info.rss = rss_hf != 0;
     s.info.rss_hf = rss_hf;
     if (int e = rte_eth_dev_configure(pid, static_cast<std::uint16_t>(o.queues),
@@ -475,7 +480,8 @@ bool dpdk_port::run_queue(unsigned q, pipeline::pipeline& p,
                     count_frame_drop(drop_reason::truncated, frame);
                     continue;
                 }
-                switch (decode_frame(frame, rte_pktmbuf_tailroom(m), dopt, d)) {
+                const decode_options o = rx_checksum_options(m->ol_flags, dopt);
+                switch (decode_frame(frame, rte_pktmbuf_tailroom(m), o, d)) {
                     case decode_status::udp:
                         dgs[k++] = to_datagram(d.datagram);
                         break;
@@ -552,6 +558,17 @@ bool dpdk_port::run_queue(unsigned q, pipeline::pipeline& p,
     if (registered) rte_thread_unregister();
     s.running.fetch_sub(1, std::memory_order_acq_rel);
     return drained;
+}
+
+decode_options rx_checksum_options(std::uint64_t flags, const decode_options& base) noexcept {
+    decode_options o = base;
+    const std::uint64_t ip = flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+    const std::uint64_t l4 = flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+    if (ip == RTE_MBUF_F_RX_IP_CKSUM_GOOD || ip == RTE_MBUF_F_RX_IP_CKSUM_NONE)
+        o.verify_ipv4_checksum = false;
+    if (l4 == RTE_MBUF_F_RX_L4_CKSUM_GOOD || l4 == RTE_MBUF_F_RX_L4_CKSUM_NONE)
+        o.verify_udp_checksum = false;
+    return o;
 }
 
 std::uint16_t peek_udp_dst_port(bytes_view f) noexcept {

@@ -152,7 +152,7 @@ void decode_ipv4(bytes_view f, const l2_info& l2, std::size_t tailroom,
     const std::size_t total = be16(ip + 2);
     if (total < ihl) return set_drop(d, drop_reason::bad_ip_header);
     if (off + total > f.size()) return set_drop(d, drop_reason::truncated);
-    if (ones_complement_sum(bytes_view(ip, ihl)) != 0xffff)
+    if (options.verify_ipv4_checksum && ones_complement_sum(bytes_view(ip, ihl)) != 0xffff)
         return set_drop(d, drop_reason::bad_checksum);
     const std::uint8_t proto = u8(ip + 9);
     if (proto == proto_icmp) return set_status(d, decode_status::not_for_us);

@@ -22,6 +22,8 @@
 
 #include <gtest/gtest.h>
 
+#include <rte_mbuf_core.h>
+
 #include "tests/log/log_test_util.h"
 
 #include <fcntl.h>
@@ -139,6 +141,33 @@ TEST(dpdk_profile, shipped_profiles_parse) {
         ++n;
     }
     EXPECT_GE(n, 8);
+}
+
+// The NIC's checksum verdicts (mbuf ol_flags) decide which checks stay in software.
+TEST(dpdk_checksum, nic_verdicts_to_decode_options) {
+    const std::uint64_t ips[] = {RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN, RTE_MBUF_F_RX_IP_CKSUM_BAD,
+                                 RTE_MBUF_F_RX_IP_CKSUM_GOOD, RTE_MBUF_F_RX_IP_CKSUM_NONE};
+    const std::uint64_t l4s[] = {RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN, RTE_MBUF_F_RX_L4_CKSUM_BAD,
+                                 RTE_MBUF_F_RX_L4_CKSUM_GOOD, RTE_MBUF_F_RX_L4_CKSUM_NONE};
+    const std::uint64_t other = RTE_MBUF_F_RX_RSS_HASH | RTE_MBUF_F_RX_VLAN;  // no influence
+    for (const std::uint64_t ip : ips)
+        for (const std::uint64_t l4 : l4s) {
+            const bool ip_trusted =
+                ip == RTE_MBUF_F_RX_IP_CKSUM_GOOD || ip == RTE_MBUF_F_RX_IP_CKSUM_NONE;
+            const bool l4_trusted =
+                l4 == RTE_MBUF_F_RX_L4_CKSUM_GOOD || l4 == RTE_MBUF_F_RX_L4_CKSUM_NONE;
+            const net::decode_options on = net::rx_checksum_options(ip | l4 | other, {});
+            EXPECT_EQ(on.verify_ipv4_checksum, !ip_trusted) << ip << " " << l4;
+            EXPECT_EQ(on.verify_udp_checksum, !l4_trusted) << ip << " " << l4;
+            // port.verify_udp_checksum = false stays false whatever the NIC says.
+            const net::decode_options off =
+                net::rx_checksum_options(ip | l4, {.verify_udp_checksum = false});
+            EXPECT_FALSE(off.verify_udp_checksum);
+            EXPECT_EQ(off.verify_ipv4_checksum, !ip_trusted);
+        }
+    const net::decode_options none = net::rx_checksum_options(0, {});  // net_pcap: UNKNOWN
+    EXPECT_TRUE(none.verify_ipv4_checksum);
+    EXPECT_TRUE(none.verify_udp_checksum);
 }
 
 TEST(dpdk_peek, udp_port_of_dropped_frames) {

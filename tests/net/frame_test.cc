@@ -201,6 +201,9 @@ TEST(frame_decode, checksums) {
     bad_udp.back() ^= 0x01;  // payload byte
     EXPECT_EQ(dec(bad_udp).reason, drop_reason::bad_checksum);
     EXPECT_EQ(dec(bad_udp, 0, {.verify_udp_checksum = false}).status, decode_status::udp);
+    // A NIC-verified IPv4 header is not checked again.
+    EXPECT_EQ(dec(bad_ip, 0, {.verify_ipv4_checksum = false}).status, decode_status::udp);
+    EXPECT_EQ(dec(bad_ip, 0, {.verify_udp_checksum = false}).reason, drop_reason::bad_checksum);
     // IPv4 UDP checksum 0 = not computed: accepted.
     bytes no_csum = eth(ethertype_ipv4);
     append(no_csum, ipv4(udp(text(json), src4, dst4, false)));

@@ -117,6 +117,10 @@ struct dpdk_port_info {
     std::uint32_t mbufs = 0;      // mempool size
     std::uint16_t data_room = 0;  // mbuf data room (incl. headroom)
     std::uint16_t headroom = 0;
+    // RX checksum offloads enabled (where the device offers them): the NIC's per-frame verdicts
+    // then spare the software checks (rx_checksum_options).
+    bool rx_ipv4_checksum_offload = false;
+    bool rx_udp_checksum_offload = false;
 };
 
 class dpdk_port {
@@ -172,6 +176,15 @@ private:
     explicit dpdk_port(std::unique_ptr<impl> p) noexcept;
     std::unique_ptr<impl> _impl;
 };
+
+// Decode options for one received frame, from its mbuf's RX checksum flags (`ol_flags`): a
+// checksum the NIC reported GOOD, or NONE (data integrity verified, checksum field not set, as
+// virtio does), is not verified again in software. UNKNOWN (net_pcap, net_af_packet, any NIC
+// without the offload) and BAD keep the software check: a BAD frame then fails it and is
+// counted as bad_checksum as before, and a NIC erratum cannot drop a good frame. A check `base`
+// turns off (port.verify_udp_checksum = false) stays off.
+[[nodiscard]] decode_options rx_checksum_options(std::uint64_t mbuf_ol_flags,
+                                                 const decode_options& base) noexcept;
 
 // Peeks the UDP destination port of an IPv4/IPv6 frame that decode_frame dropped (bad checksum,
 // bad UDP length), for topic attribution of the drop; 0 when the frame shows none. Pure,

@@ -6,7 +6,8 @@
 // allocates after construction. One ipv4_reassembler per core; the free functions are pure.
 //
 // Decode: Ethernet II, up to two VLAN tags (0x8100, 0x88a8 outer), IPv4 (IHL >= 5 with options,
-// total length <= frame, header checksum verified), IPv6 (hop-by-hop, routing and destination
+// total length <= frame, header checksum verified unless decode_options::verify_ipv4_checksum
+// is false), IPv6 (hop-by-hop, routing and destination
 // options extension headers skipped, at most max_ipv6_ext_headers of them; a fragment header is a
 // drop), UDP (length consistent with the IP payload; checksum verified when non-zero, or always
 // for IPv6, unless decode_options::verify_udp_checksum is false, e.g. with NIC offload).
@@ -140,7 +141,8 @@ struct ipv4_fragment {
 };
 
 struct decode_options {
-    bool verify_udp_checksum = true;  // false when the NIC verified it (offload)
+    bool verify_udp_checksum = true;   // false when the NIC verified it (offload)
+    bool verify_ipv4_checksum = true;  // the IPv4 header's; false when the NIC verified it
 };
 
 struct decode_result {
