@@ -402,6 +402,7 @@ bool dpdk_port::run_queue(unsigned q, pipeline::pipeline& p,
     std::int64_t last_poll = 0, last_expire = mono_ns(), last_stats = mono_ns();
     std::uint64_t tail_min = ~std::uint64_t{0};
     decode_result d;  // reused for every frame (decode_frame writes what the status names)
+    std::size_t k = 0;  // datagrams collected in dgs for the next process()
 
     auto fold_device_counters = [&] {
         rte_eth_stats st{};
@@ -423,15 +424,18 @@ bool dpdk_port::run_queue(unsigned q, pipeline::pipeline& p,
             port = peek_udp_dst_port(frame);
         p.count_drops(port, pipeline::drop_reason::bad_frame, 1);
     };
-    auto to_datagram = [&](const udp_datagram& u) {
-        datagram d;
-        d.payload = u.payload;
-        d.tailroom = u.tailroom;
-        d.src = u.src;
-        d.src_port = u.src_port;
-        d.dst_port = u.dst_port;
+    // Fills the burst's next datagram in place: building one in a temporary and copying it
+    // over (narrow stores, then wide loads of the same bytes) stalled store forwarding, ~10 ns
+    // per frame.
+    auto push_datagram = [&](const udp_datagram& u) {
+        datagram& g = dgs[k++];
+        g.payload = u.payload;
+        g.tailroom = u.tailroom;
+        g.src = u.src;
+        g.src_port = u.src_port;
+        g.dst_port = u.dst_port;
+        g.rx_wall_ms = 0;
         if (u.tailroom < tail_min) tail_min = u.tailroom;
-        return d;
     };
     auto reply = [&](bytes_view frame) {
         rte_mbuf* r = rte_pktmbuf_alloc(s.pool);
@@ -468,7 +472,7 @@ bool dpdk_port::run_queue(unsigned q, pipeline::pipeline& p,
         if (n != 0) {
             bump(c.bursts);
             bump(c.frames, n);
-            std::size_t k = 0;
+            k = 0;
             std::uint64_t bytes = 0, fragments = 0, reassembled = 0, datagrams = 0;
             for (std::uint16_t i = 0; i < n; ++i) {
                 rte_mbuf* m = pkts[i];
@@ -483,14 +487,14 @@ bool dpdk_port::run_queue(unsigned q, pipeline::pipeline& p,
                 const decode_options o = rx_checksum_options(m->ol_flags, dopt);
                 switch (decode_frame(frame, rte_pktmbuf_tailroom(m), o, d)) {
                     case decode_status::udp:
-                        dgs[k++] = to_datagram(d.datagram);
+                        push_datagram(d.datagram);
                         break;
                     case decode_status::ipv4_fragment: {
                         ++fragments;
                         const decode_result r = reasm.add(d.fragment, now);
                         if (r.status == decode_status::udp) {
                             ++reassembled;
-                            dgs[k++] = to_datagram(r.datagram);
+                            push_datagram(r.datagram);
                             // The payload lives in the reassembler until its next add():
                             // hand the burst over now.
                             datagrams += k;
