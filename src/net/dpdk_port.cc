@@ -429,7 +429,9 @@ bool dpdk_port::run_queue(unsigned q, pipeline::pipeline& p,
     // per frame.
     auto push_datagram = [&](const udp_datagram& u) {
         datagram& g = dgs[k++];
-        g.payload = u.payload;
+        // Pointer and size separately: decode_frame just stored them as two 8-byte values, and
+        // copying the span whole (one 16-byte load) would stall on them.
+        g.payload = bytes_view(u.payload.data(), u.payload.size());
         g.tailroom = u.tailroom;
         g.src = u.src;
         g.src_port = u.src_port;
