@@ -200,9 +200,37 @@ struct case_result {
     double mbytes_per_s = 0;  // UDP payload bytes/s
     double measured_s = 0;
     double events_per_cpu_s = 0;  // per CPU-second of the pipeline thread (not wall)
+    double rx_cpu_irqs_per_s = 0;  // device interrupts the pipeline's cpu served (host tuning)
     std::uint64_t nic_missed = 0, backpressure = 0, tailroom_min = 0, scratch_copies = 0;
     bool ok = false;
 };
+
+// Device interrupts (numbered lines of /proc/interrupts) served so far by `cpu`. A storage or
+// network IRQ routed to the pipeline's cpu takes time from it (and its softirq work runs in the
+// pipeline thread's time slice); tuning/sluice-tune.sh --pipeline-cpus moves them.
+std::uint64_t device_irqs_on(unsigned cpu) {
+    std::ifstream in("/proc/interrupts");
+    std::string line;
+    std::uint64_t sum = 0;
+    if (!std::getline(in, line)) return 0;  // header: CPU0 CPU1 ...
+    while (std::getline(in, line)) {
+        const std::size_t colon = line.find(':');
+        if (colon == std::string::npos) continue;
+        const std::string label = line.substr(0, colon);
+        if (label.find_first_not_of(' ') == std::string::npos ||
+            label.find_first_not_of(" 0123456789") != std::string::npos)
+            continue;  // LOC, RES, CAL, ...: not device interrupts
+        const char* q = line.c_str() + colon + 1;
+        for (unsigned c = 0; c <= cpu; ++c) {
+            char* end = nullptr;
+            const unsigned long long v = std::strtoull(q, &end, 10);
+            if (end == q) break;
+            if (c == cpu) sum += v;
+            q = end;
+        }
+    }
+    return sum;
+}
 
 void pin_to(unsigned cpu) {
     cpu_set_t s;
@@ -327,11 +355,13 @@ int run_case(const std::string& pcap, std::size_t packets, const std::string& di
     const auto q0 = port->queue_stats(0);
     const std::int64_t t0 = mono_ns();
     const std::int64_t c0 = rx_cpu_ns();
+    const std::uint64_t irq0 = device_irqs_on(rx_cpu);
     std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(seconds * 1000)));
     const auto s1 = set->counters();
     const auto q1 = port->queue_stats(0);
     const std::int64_t t1 = mono_ns();
     const std::int64_t c1 = rx_cpu_ns();
+    const std::uint64_t irq1 = device_irqs_on(rx_cpu);
     port->request_stop();
     rx.join();
     const double dt = static_cast<double>(t1 - t0) / 1e9;
@@ -352,19 +382,22 @@ int run_case(const std::string& pcap, std::size_t packets, const std::string& di
     cr.nic_missed = q1.nic_missed - q0.nic_missed;
     cr.tailroom_min = q1.tailroom_min;
     cr.scratch_copies = s1.cores[0].scratch_copies - s0.cores[0].scratch_copies;
+    cr.rx_cpu_irqs_per_s = irq1 > irq0 ? static_cast<double>(irq1 - irq0) / dt : 0;
     cr.ok = true;
     p.reset();
     set.reset();
     store->stop();
     port->close();
     char line[512];
-    const int n = std::snprintf(line, sizeof line, "%.1f %.1f %.1f %.1f %.3f %.3f %llu %llu %llu %llu %.1f\n",
+    const int n = std::snprintf(line, sizeof line,
+                                "%.1f %.1f %.1f %.1f %.3f %.3f %llu %llu %llu %llu %.1f %.1f\n",
                                 cr.events_per_s, cr.stored_per_s, cr.dropped_per_s,
                                 cr.rejected_per_s, cr.mbytes_per_s, cr.measured_s,
                                 (unsigned long long)cr.nic_missed,
                                 (unsigned long long)cr.backpressure,
                                 (unsigned long long)cr.tailroom_min,
-                                (unsigned long long)cr.scratch_copies, cr.events_per_cpu_s);
+                                (unsigned long long)cr.scratch_copies, cr.events_per_cpu_s,
+                                cr.rx_cpu_irqs_per_s);
     return write(out_fd, line, static_cast<std::size_t>(n)) == n ? 0 : 1;
 }
 
@@ -396,9 +429,10 @@ case_result fork_case(const std::string& pcap, std::size_t packets, const std::s
     case_result cr;
     const auto out = child_output([&](int fd) { return run_case(pcap, packets, dir, simulate, seconds, fd, tag); });
     unsigned long long nm = 0, bp = 0, tr = 0, sc = 0;
-    if (out && std::sscanf(out->c_str(), "%lf %lf %lf %lf %lf %lf %llu %llu %llu %llu %lf", &cr.events_per_s,
+    if (out && std::sscanf(out->c_str(), "%lf %lf %lf %lf %lf %lf %llu %llu %llu %llu %lf %lf", &cr.events_per_s,
                     &cr.stored_per_s, &cr.dropped_per_s, &cr.rejected_per_s, &cr.mbytes_per_s,
-                    &cr.measured_s, &nm, &bp, &tr, &sc, &cr.events_per_cpu_s) == 11) {
+                    &cr.measured_s, &nm, &bp, &tr, &sc, &cr.events_per_cpu_s,
+                    &cr.rx_cpu_irqs_per_s) == 12) {
         cr.nic_missed = nm;
         cr.backpressure = bp;
         cr.tailroom_min = tr;
@@ -490,13 +524,13 @@ int main(int argc, char** argv) {
         const reference& r = refs[c.name];
         std::printf("case %-3s (%u event(s)/packet, %.0f B/event): pipeline %.0f events/s "
                     "(stored %.0f/s, dropped %.0f/s [backpressure %llu, nic_missed %llu], "
-                    "%.1f MB/s payload, tailroom min %llu B, scratch copies %llu); reference "
-                    "iterate_many %.0f events/s%s\n",
+                    "%.1f MB/s payload, tailroom min %llu B, scratch copies %llu, %.0f device "
+                    "IRQs/s on the pipeline cpu); reference iterate_many %.0f events/s%s\n",
                     c.name, c.per_packet, payload_bytes[c.name], cr.events_per_s, cr.stored_per_s,
                     cr.dropped_per_s, (unsigned long long)cr.backpressure,
                     (unsigned long long)cr.nic_missed, cr.mbytes_per_s,
                     (unsigned long long)cr.tailroom_min, (unsigned long long)cr.scratch_copies,
-                    r.many_eps,
+                    cr.rx_cpu_irqs_per_s, r.many_eps,
                     c.per_packet == 1
                         ? (", iterate " + std::to_string(static_cast<long long>(r.iter_eps)) +
                            " events/s").c_str()
