@@ -10,6 +10,10 @@
 #include <charconv>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace sluice::event {
 
 static_assert(json_padding == simdjson::SIMDJSON_PADDING);
@@ -213,29 +217,83 @@ bool valid_number_padded(const char* p, const char* e) noexcept {
     return p == e;
 }
 
+#if defined(__SSE2__)
+// The number grammar over a token of at most 16 bytes whose digits are the bits of `digits`
+// and whose other bytes are the bits of `others`: each digit run ends at the lowest bit of
+// `stop` at or above its start.
+bool valid_number_bits(const char* p, std::uint32_t len, std::uint32_t digits,
+                       std::uint32_t others) noexcept {
+    const std::uint32_t stop = others | (1u << len);
+    auto run_end = [stop](std::uint32_t k) {
+        return static_cast<std::uint32_t>(__builtin_ctz(stop >> k)) + k;
+    };
+    std::uint32_t k = p[0] == '-' ? 1 : 0;
+    if (((digits >> k) & 1) == 0) return false;
+    k = p[k] == '0' ? k + 1 : run_end(k + 1);
+    if (k == len) return true;
+    if (p[k] == '.') {
+        if (((digits >> (k + 1)) & 1) == 0) return false;
+        k = run_end(k + 2);
+        if (k == len) return true;
+    }
+    if ((p[k] | 0x20) == 'e') {
+        ++k;
+        if (k < len && (p[k] == '+' || p[k] == '-')) ++k;
+        if (((digits >> k) & 1) == 0) return false;
+        k = run_end(k + 1);
+    }
+    return k == len;
+}
+
+// valid_number_padded for a token of 1..16 bytes, from one 16-byte load (the fast path's
+// buffer is padded) classified at once; digits only and digits '.' digits decided inline.
+[[gnu::always_inline]] inline bool valid_number_short(const char* p, std::uint32_t len) noexcept {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i ge0 = _mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1));
+    const __m128i le9 = _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1));
+    const std::uint32_t in = (1u << len) - 1;
+    const std::uint32_t digits =
+        static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_and_si128(ge0, le9))) & in;
+    const std::uint32_t others = ~digits & in;
+    if (others == 0) return p[0] != '0' || len == 1;
+    if ((others & (others - 1)) == 0) {
+        const auto dot = static_cast<std::uint32_t>(__builtin_ctz(others));
+        if (p[dot] == '.' && dot != 0 && dot + 1 < len && (p[0] != '0' || dot == 1)) return true;
+    }
+    return valid_number_bits(p, len, digits, others);
+}
+#endif
+
 // `pos`: an opening quote; `next`: the next structural. No backslash in the event, so the string
 // ends at the first quote after `pos`; stage 1 puts no structural inside a string, so that quote
 // is the last non-whitespace byte before `next`. Returns the closing quote's position, or 0.
 std::uint32_t string_close(const char* buf, std::uint32_t pos, std::uint32_t next) noexcept {
+    // Common case first: the quote right before the next structural (no whitespace scan).
+    if (buf[next - 1] == '"' && next - 1 > pos) return next - 1;
     std::uint32_t q = next;
     while (q > pos + 1 && is_ws(buf[q - 1])) --q;
     return q > pos + 1 && buf[q - 1] == '"' ? q - 1 : 0;
 }
 
-// Token of the scalar at `pos` (to the next structural, trailing whitespace removed) if it is
-// exactly true/false/null or a JSON number; else empty.
-std::string_view scalar_token(const char* buf, std::uint32_t pos, std::uint32_t next) noexcept {
+// Whether the scalar at `pos` (its token: to the next structural, trailing whitespace removed,
+// as the walk's raw_json_token) is exactly true/false/null or a JSON number.
+[[gnu::always_inline]] inline bool scalar_valid(const char* buf, std::uint32_t pos,
+                                                std::uint32_t next) noexcept {
     std::uint32_t e = next;
-    while (e > pos && is_ws(buf[e - 1])) --e;
-    const std::string_view tok(buf + pos, e - pos);
-    bool ok;
-    switch (buf[pos]) {
-        case 't': ok = tok == "true"; break;
-        case 'f': ok = tok == "false"; break;
-        case 'n': ok = tok == "null"; break;
-        default: ok = valid_number_padded(buf + pos, buf + e); break;
+    // Whitespace is below '!': one compare for the common token that ends at the structural.
+    if (static_cast<unsigned char>(buf[e - 1]) <= ' ') {
+        while (e > pos && is_ws(buf[e - 1])) --e;
     }
-    return ok ? tok : std::string_view{};
+    switch (buf[pos]) {
+        case 't': return e - pos == 4 && std::memcmp(buf + pos, "true", 4) == 0;
+        case 'f': return e - pos == 5 && std::memcmp(buf + pos, "false", 5) == 0;
+        case 'n': return e - pos == 4 && std::memcmp(buf + pos, "null", 4) == 0;
+        default:
+#if defined(__SSE2__)
+            if (e - pos <= 16) return valid_number_short(buf + pos, e - pos);
+#endif
+            return valid_number_padded(buf + pos, buf + e);
+    }
 }
 
 // A member of the root object: name [name_pos + 1, name_close), value at structural value_i.
@@ -274,12 +332,39 @@ value:  // idx[i]: first structural of a value
         }
         if (depth == 0) return 0;
         if (c == '"' ? string_close(buf, idx[i], next_pos(i)) == 0
-                     : scalar_token(buf, idx[i], next_pos(i)).empty())
+                     : !scalar_valid(buf, idx[i], next_pos(i)))
             return 0;
         if (++i >= n) return 0;
         goto after;
     }
 key:  // idx[i]: a member name
+    if (depth == 1) {
+        // Members of the root object, four structurals each (name, ':', value, ',' or '}'),
+        // while all four are in range: the same checks as the generic states below, in one
+        // pass without the state changes; a container value goes on in the generic states.
+        while (i + 3 < n) {
+            const std::uint32_t name = idx[i];
+            const std::uint32_t colon = idx[i + 1];
+            const std::uint32_t v = idx[i + 2];
+            const std::uint32_t sep = idx[i + 3];
+            if (buf[name] != '"' || buf[colon] != ':') return 0;
+            const std::uint32_t close_q = string_close(buf, name, colon);
+            if (close_q == 0) return 0;
+            if (members_n <= fast_members_max) {
+                if (members_n < fast_members_max) members[members_n] = {name, close_q, i + 2};
+                ++members_n;
+            }
+            const char c = buf[v];
+            if (c == '{' || c == '[') {
+                i += 2;
+                goto value;
+            }
+            if (c == '"' ? string_close(buf, v, sep) == 0 : !scalar_valid(buf, v, sep)) return 0;
+            i += 3;
+            if (buf[sep] == '}') return i + 1;  // the root closes
+            if (buf[sep] != ',' || ++i >= n) return 0;
+        }
+    }
     {
         if (buf[idx[i]] != '"') return 0;
         const std::uint32_t close_q = string_close(buf, idx[i], next_pos(i));

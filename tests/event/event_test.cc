@@ -582,6 +582,10 @@ TEST(event_parse, structural_fast_path_matches_exact_path) {
         R"({"s":{"x":[1,[2,[3]]]},"t":12345678901234567890123,"u":"\u00e9\n"})",
         R"({"sensor_id":"abc","ts":"not a time","x":1e400})",
         R"({"sensor_id":null,"ts":null})",
+        // Number shapes around the 16-byte classification (digits only, one '.', exponents,
+        // leading zeros, signs) and flat members before and after a nested value.
+        R"({"a":0,"b":-0.5,"c":10.25,"d":1E-7,"e":-12e+3,"ts":0.0,"g":1234567890123456,)"
+        R"("h":12345678901234567,"i":-123456789012345,"j":[1.5],"l":true,"m":false})",
     };
     const std::string alphabet = "{}[]:,\" \\0-1.eE+tfnux\t\x01\xff";
     // NDJSON payloads: the payload-level stage 1 must hand each line exactly its structurals,
