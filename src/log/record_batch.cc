@@ -5,6 +5,7 @@
 #include <sluice/log/record_batch.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <limits>
 
@@ -206,15 +207,63 @@ errc record_iterator::next_header(bytes_view headers, std::size_t& pos,
 
 namespace {
 
+// Bytes of the zig-zag varint of v (as varint_size, without its loop): ceil(bits / 7) for
+// 1..64 significant bits is (bits * 9 + 64) / 64.
+constexpr std::size_t varint_bytes(std::int64_t v) noexcept {
+    const auto bits = static_cast<std::size_t>(std::bit_width(zigzag_encode(v) | 1));
+    return (bits * 9 + 64) >> 6;
+}
+
+// put_varint with the one- and two-byte encodings (every delta, count and length of a small
+// record) inline; returns one past the last byte written.
+inline std::byte* put_varint_fast(std::byte* p, std::int64_t v) noexcept {
+    const std::uint64_t u = zigzag_encode(v);
+    if (u < 0x80) {
+        *p = static_cast<std::byte>(u);
+        return p + 1;
+    }
+    if (u < 0x4000) {
+        p[0] = static_cast<std::byte>(u | 0x80);
+        p[1] = static_cast<std::byte>(u >> 7);
+        return p + 2;
+    }
+    return p + put_uvarint(p, u);
+}
+
 std::size_t bytes_field_size(std::optional<bytes_view> b) noexcept {
     if (!b) return 1;  // varint(-1)
-    return varint_size(static_cast<std::int64_t>(b->size())) + b->size();
+    return varint_bytes(static_cast<std::int64_t>(b->size())) + b->size();
+}
+
+// memcpy with the short copies (keys, header names and values) inline: two overlapping
+// loads and stores, within [dst, dst + n) and [src, src + n).
+inline void copy_bytes(std::byte* dst, const std::byte* src, std::size_t n) noexcept {
+    if (n > 16) {
+        std::memcpy(dst, src, n);
+    } else if (n >= 8) {
+        std::uint64_t a, b;
+        std::memcpy(&a, src, 8);
+        std::memcpy(&b, src + n - 8, 8);
+        std::memcpy(dst, &a, 8);
+        std::memcpy(dst + n - 8, &b, 8);
+    } else if (n >= 4) {
+        std::uint32_t a, b;
+        std::memcpy(&a, src, 4);
+        std::memcpy(&b, src + n - 4, 4);
+        std::memcpy(dst, &a, 4);
+        std::memcpy(dst + n - 4, &b, 4);
+    } else if (n != 0) {
+        const std::byte first = src[0], mid = src[n / 2], last = src[n - 1];
+        dst[0] = first;
+        dst[n / 2] = mid;
+        dst[n - 1] = last;
+    }
 }
 
 std::byte* put_bytes_field(std::byte* p, std::optional<bytes_view> b) noexcept {
-    if (!b) return p + put_varint(p, -1);
-    p += put_varint(p, static_cast<std::int64_t>(b->size()));
-    if (!b->empty()) std::memcpy(p, b->data(), b->size());
+    if (!b) return put_varint_fast(p, -1);
+    p = put_varint_fast(p, static_cast<std::int64_t>(b->size()));
+    copy_bytes(p, b->data(), b->size());
     return p + b->size();
 }
 
@@ -222,16 +271,33 @@ std::size_t record_body_size(std::int64_t timestamp_delta, std::int32_t offset_d
                              std::optional<bytes_view> key, std::optional<bytes_view> value,
                              std::span<const record_header> headers) noexcept {
     std::size_t n = 1;  // attributes
-    n += varint_size(timestamp_delta);
-    n += varint_size(offset_delta);
+    n += varint_bytes(timestamp_delta);
+    n += varint_bytes(offset_delta);
     n += bytes_field_size(key);
     n += bytes_field_size(value);
-    n += varint_size(static_cast<std::int64_t>(headers.size()));
+    n += varint_bytes(static_cast<std::int64_t>(headers.size()));
     for (const record_header& h : headers) {
         n += bytes_field_size(as_bytes(h.key));
         n += bytes_field_size(h.value);
     }
     return n;
+}
+
+// Writes the record body (attributes to the last header) at p; returns one past its end.
+std::byte* put_record_body(std::byte* p, std::int64_t ts_delta, std::int32_t offset_delta,
+                           std::optional<bytes_view> key, std::optional<bytes_view> value,
+                           std::span<const record_header> headers) noexcept {
+    *p++ = std::byte{0};  // record attributes
+    p = put_varint_fast(p, ts_delta);
+    p = put_varint_fast(p, offset_delta);
+    p = put_bytes_field(p, key);
+    p = put_bytes_field(p, value);
+    p = put_varint_fast(p, static_cast<std::int64_t>(headers.size()));
+    for (const record_header& h : headers) {
+        p = put_bytes_field(p, as_bytes(h.key));
+        p = put_bytes_field(p, h.value);
+    }
+    return p;
 }
 
 }  // namespace
@@ -241,7 +307,7 @@ std::size_t batch_builder::record_bytes(std::int64_t timestamp_delta, std::int32
                                         std::optional<bytes_view> value,
                                         std::span<const record_header> headers) noexcept {
     const std::size_t body = record_body_size(timestamp_delta, offset_delta, key, value, headers);
-    return varint_size(static_cast<std::int64_t>(body)) + body;
+    return varint_bytes(static_cast<std::int64_t>(body)) + body;
 }
 
 void batch_builder::reset(mutable_bytes buffer) noexcept {
@@ -263,32 +329,45 @@ bool batch_builder::append(std::int64_t timestamp_ms, std::optional<bytes_view> 
     // Bound every field before summing so the size arithmetic cannot overflow, and keep the
     // batch within what decode_batch_header accepts.
     constexpr auto field_max = static_cast<std::size_t>(batch_bytes_max);
-    if ((key && key->size() > field_max) || (value && value->size() > field_max) ||
-        headers.size() > field_max) {
+    const std::size_t key_bytes = key ? key->size() : 0;
+    const std::size_t value_bytes = value ? value->size() : 0;
+    if (key_bytes > field_max || value_bytes > field_max || headers.size() > field_max) {
         return false;
     }
+    // Upper bound of the record: every varint at its longest.
+    std::size_t bound = varint64_bytes_max + 1 + varint64_bytes_max + 4 * varint32_bytes_max +
+                        key_bytes + value_bytes;
     for (const record_header& h : headers) {
-        if (h.key.size() > field_max || (h.value && h.value->size() > field_max)) return false;
+        const std::size_t hv = h.value ? h.value->size() : 0;
+        if (h.key.size() > field_max || hv > field_max) return false;
+        bound += 2 * varint32_bytes_max + h.key.size() + hv;
     }
-    const std::size_t body = record_body_size(ts_delta, offset_delta, key, value, headers);
-    const std::size_t need = varint_size(static_cast<std::int64_t>(body)) + body;
-    if (need > field_max || _pos > _buf.size() || need > _buf.size() - _pos) return false;
-    if (_pos + need - log_overhead_bytes > field_max) return false;
-
+    if (_pos > _buf.size()) return false;
+    const std::size_t room = _buf.size() - _pos;
     std::byte* const start = _buf.data() + _pos;
-    std::byte* p = start;
-    p += put_varint(p, static_cast<std::int64_t>(body));
-    *p++ = std::byte{0};  // record attributes
-    p += put_varint(p, ts_delta);
-    p += put_varint(p, offset_delta);
-    p = put_bytes_field(p, key);
-    p = put_bytes_field(p, value);
-    p += put_varint(p, static_cast<std::int64_t>(headers.size()));
-    for (const record_header& h : headers) {
-        p = put_bytes_field(p, as_bytes(h.key));
-        p = put_bytes_field(p, h.value);
+    std::size_t need;
+    if (bound <= room && _pos + bound - log_overhead_bytes <= field_max) [[likely]] {
+        // Encode once, the body two bytes in (its length varint for bodies of 64..8191 bytes),
+        // then write the length in front; another length size moves the body (small or large
+        // records only).
+        std::byte* const body_at = start + 2;
+        const auto body = static_cast<std::size_t>(
+            put_record_body(body_at, ts_delta, offset_delta, key, value, headers) - body_at);
+        const std::size_t len_bytes = varint_bytes(static_cast<std::int64_t>(body));
+        if (len_bytes != 2) std::memmove(start + len_bytes, body_at, body);
+        put_varint_fast(start, static_cast<std::int64_t>(body));
+        need = len_bytes + body;
+    } else {
+        // Near the end of the buffer: exact size first, so nothing is written if it does not fit.
+        const std::size_t body = record_body_size(ts_delta, offset_delta, key, value, headers);
+        need = varint_bytes(static_cast<std::int64_t>(body)) + body;
+        if (need > field_max || need > room) return false;
+        if (_pos + need - log_overhead_bytes > field_max) return false;
+        std::byte* const body_at = put_varint_fast(start, static_cast<std::int64_t>(body));
+        const std::byte* const end =
+            put_record_body(body_at, ts_delta, offset_delta, key, value, headers);
+        SLUICE_ASSERT(static_cast<std::size_t>(end - start) == need, "record size mismatch");
     }
-    SLUICE_ASSERT(static_cast<std::size_t>(p - start) == need, "record size mismatch");
 
     if (_count == 0) {
         _base_timestamp = timestamp_ms;

@@ -594,6 +594,49 @@ TEST(RecordBatch, RoundTripManyRecords) {
     expect_round_trip(recs, 1'000'000'007);
 }
 
+// append() encodes in one pass when the record's upper bound fits (length varint back-patched,
+// the body moved when the length takes other than two bytes) and sizes it exactly first near the
+// end of the buffer: both must give the same bytes, at every length-varint size.
+TEST(RecordBatch, BuilderOnePassAndExactFitGiveTheSameBytes) {
+    const record_header hdr[] = {{"src", as_bytes("169.254.0.2:40000")}, {"n", std::nullopt}};
+    for (std::size_t value_bytes : {0, 1, 3, 4, 7, 8, 15, 16, 17, 30, 31, 32, 33, 40, 41, 42, 60,
+                                    8150, 8151, 8152, 8160, 8200, 70000}) {
+        const std::string value(value_bytes, 'v');
+        for (const auto& key : {std::optional<std::string>{}, std::optional<std::string>{"12"},
+                                std::optional<std::string>{std::string(9, 'k')}}) {
+            for (std::size_t nh : {0, 1, 2}) {
+                const auto k = key ? std::optional<bytes_view>(as_bytes(*key)) : std::nullopt;
+                const std::span<const record_header> hs(hdr, nh);
+                // Roomy buffer: one-pass encoding (the second record has offset delta 1).
+                bytes roomy(value_bytes + 4096);
+                batch_builder a(roomy);
+                ASSERT_TRUE(a.append(1000, k, as_bytes("x")));
+                const std::size_t before = a.size_bytes();
+                ASSERT_TRUE(a.append(1001, k, as_bytes(value), hs));
+                const std::size_t rec_bytes = a.size_bytes() - before;
+                EXPECT_EQ(rec_bytes, batch_builder::record_bytes(1, 1, k, as_bytes(value), hs));
+                // Exact fit: the second record takes the last byte of the buffer.
+                bytes exact(before + rec_bytes);
+                batch_builder b(exact);
+                ASSERT_TRUE(b.append(1000, k, as_bytes("x")));
+                ASSERT_TRUE(b.append(1001, k, as_bytes(value), hs)) << value_bytes;
+                EXPECT_EQ(b.size_bytes(), exact.size());
+                const auto da = a.finish();
+                const auto db = b.finish();
+                ASSERT_TRUE(std::equal(da.begin(), da.end(), db.begin(), db.end())) << value_bytes;
+                ASSERT_EQ(validate_batch(da), errc::ok);
+                // One byte short: refused, nothing changed.
+                bytes short_buf(before + rec_bytes - 1);
+                batch_builder c(short_buf);
+                ASSERT_TRUE(c.append(1000, k, as_bytes("x")));
+                EXPECT_FALSE(c.append(1001, k, as_bytes(value), hs));
+                EXPECT_EQ(c.size_bytes(), before);
+                EXPECT_EQ(c.records(), 1);
+            }
+        }
+    }
+}
+
 TEST(RecordBatch, BuilderRefusesWhatDoesNotFitAndChangesNothing) {
     bytes buf(100);
     batch_builder bb(buf);
