@@ -10,9 +10,7 @@
 #include <charconv>
 #include <cstring>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
+#include <emmintrin.h>  // SSE2: part of every x86-64 baseline
 
 namespace sluice::event {
 
@@ -217,7 +215,6 @@ bool valid_number_padded(const char* p, const char* e) noexcept {
     return p == e;
 }
 
-#if defined(__SSE2__)
 // The number grammar over a token of at most 16 bytes whose digits are the bits of `digits`
 // and whose other bytes are the bits of `others`: each digit run ends at the lowest bit of
 // `stop` at or above its start.
@@ -262,7 +259,6 @@ bool valid_number_bits(const char* p, std::uint32_t len, std::uint32_t digits,
     }
     return valid_number_bits(p, len, digits, others);
 }
-#endif
 
 // `pos`: an opening quote; `next`: the next structural. No backslash in the event, so the string
 // ends at the first quote after `pos`; stage 1 puts no structural inside a string, so that quote
@@ -277,8 +273,7 @@ std::uint32_t string_close(const char* buf, std::uint32_t pos, std::uint32_t nex
 
 // Whether the scalar at `pos` (its token: to the next structural, trailing whitespace removed,
 // as the walk's raw_json_token) is exactly true/false/null or a JSON number.
-[[gnu::always_inline]] inline bool scalar_valid(const char* buf, std::uint32_t pos,
-                                                std::uint32_t next) noexcept {
+bool scalar_valid(const char* buf, std::uint32_t pos, std::uint32_t next) noexcept {
     std::uint32_t e = next;
     // Whitespace is below '!': one compare for the common token that ends at the structural.
     if (static_cast<unsigned char>(buf[e - 1]) <= ' ') {
@@ -288,12 +283,40 @@ std::uint32_t string_close(const char* buf, std::uint32_t pos, std::uint32_t nex
         case 't': return e - pos == 4 && std::memcmp(buf + pos, "true", 4) == 0;
         case 'f': return e - pos == 5 && std::memcmp(buf + pos, "false", 5) == 0;
         case 'n': return e - pos == 4 && std::memcmp(buf + pos, "null", 4) == 0;
-        default:
-#if defined(__SSE2__)
-            if (e - pos <= 16) return valid_number_short(buf + pos, e - pos);
-#endif
-            return valid_number_padded(buf + pos, buf + e);
+        default: return valid_number_padded(buf + pos, buf + e);
     }
+}
+
+// scalar_valid with numbers (the common scalar) tested first.
+[[gnu::always_inline]] inline bool scalar_valid_number_first(const char* buf, std::uint32_t pos,
+                                                             std::uint32_t next) noexcept {
+    const char c = buf[pos];
+    if ((is_digit(c) || c == '-') && static_cast<unsigned char>(buf[next - 1]) > ' ' &&
+        next - pos <= 16)
+        return valid_number_short(buf + pos, next - pos);
+    return scalar_valid(buf, pos, next);
+}
+
+// memcmp(a, b, n) == 0 with names of up to 16 bytes compared inline (two overlapping loads per
+// side, within [a, a + n) and [b, b + n)).
+inline bool equal_bytes(const char* a, const char* b, std::size_t n) noexcept {
+    if (n >= 8 && n <= 16) {
+        std::uint64_t a0, a1, b0, b1;
+        std::memcpy(&a0, a, 8);
+        std::memcpy(&a1, a + n - 8, 8);
+        std::memcpy(&b0, b, 8);
+        std::memcpy(&b1, b + n - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (n >= 4 && n < 8) {
+        std::uint32_t a0, a1, b0, b1;
+        std::memcpy(&a0, a, 4);
+        std::memcpy(&a1, a + n - 4, 4);
+        std::memcpy(&b0, b, 4);
+        std::memcpy(&b1, b + n - 4, 4);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    return std::memcmp(a, b, n) == 0;
 }
 
 // A member of the root object: name [name_pos + 1, name_close), value at structural value_i.
@@ -307,11 +330,12 @@ struct root_member {
 // follow it (`len`: where the last one's token ends). Returns how many structurals the root
 // object spans (its closing '}' is idx[result - 1]), 0 if not certainly valid: the caller checks
 // what follows. Records the root object's first fast_members_max members in `members`
-// (`members_n`; more than that: members_n = fast_members_max + 1).
+// (`members_out`, set on success; more than that: fast_members_max + 1). The count lives in a
+// local until then: stores to `members` could alias it, which kept it in memory.
 std::uint32_t structurally_valid_object(const char* buf, std::uint32_t len,
                                         const std::uint32_t* idx, std::uint32_t n,
-                                        root_member* members, std::size_t& members_n) noexcept {
-    members_n = 0;
+                                        root_member* members, std::size_t& members_out) noexcept {
+    std::size_t members_n = 0;
     if (n < 2 || buf[idx[0]] != '{') return 0;
     auto next_pos = [&](std::uint32_t i) { return i + 1 < n ? idx[i + 1] : len; };
     std::uint64_t arrays = 0;  // bit d: the container at depth d is an array
@@ -359,9 +383,14 @@ key:  // idx[i]: a member name
                 i += 2;
                 goto value;
             }
-            if (c == '"' ? string_close(buf, v, sep) == 0 : !scalar_valid(buf, v, sep)) return 0;
+            if (c == '"' ? string_close(buf, v, sep) == 0
+                         : !scalar_valid_number_first(buf, v, sep))
+                return 0;
             i += 3;
-            if (buf[sep] == '}') return i + 1;  // the root closes
+            if (buf[sep] == '}') {  // the root closes
+                members_out = members_n;
+                return i + 1;
+            }
             if (buf[sep] != ',' || ++i >= n) return 0;
         }
     }
@@ -389,7 +418,10 @@ after:  // idx[i] follows a complete value inside the container at depth - 1
         if (c != (arr ? ']' : '}')) return 0;
     }
 close:  // idx[i] closes the container at depth - 1
-    if (--depth == 0) return i + 1;
+    if (--depth == 0) {
+        members_out = members_n;
+        return i + 1;
+    }
     if (++i >= n) return 0;
     goto after;
 }
@@ -715,8 +747,9 @@ void event_parser_impl::capture_fast(const char* buf, std::uint32_t len, const s
         const std::string_view want = ptr.tokens[0];
         for (std::size_t m = 0; m < _members_n; ++m) {
             const root_member& rm = _members[m];
-            const std::string_view name(buf + rm.name_pos + 1, rm.name_close - rm.name_pos - 1);
-            if (name != want) continue;
+            if (rm.name_close - rm.name_pos - 1 != want.size() ||
+                !equal_bytes(buf + rm.name_pos + 1, want.data(), want.size()))
+                continue;
             // The first member of that name wins, whatever its value (as find()).
             capture& c = _caps[pi];
             const std::uint32_t v = idx[rm.value_i];
@@ -791,7 +824,8 @@ event_result event_parser_impl::parse(const char* ev, std::size_t len, std::size
     }
     _ptrs = rules.pointers();
     const std::size_t nptr = _ptrs.size();
-    for (std::size_t i = 0; i < nptr; ++i) _caps[i] = capture{};
+    // Every capture path sets all the fields its kind uses: only `found` needs resetting.
+    for (std::size_t i = 0; i < nptr; ++i) _caps[i].found = false;
     const std::uint32_t all = nptr == 32 ? ~0u : ((1u << nptr) - 1);
 
     // Structural fast path (fast_event): accepts what it can prove valid. Otherwise simdjson's
@@ -822,7 +856,7 @@ event_result event_parser_impl::parse(const char* ev, std::size_t len, std::size
         return r;
     }
     if (slow) {
-        for (std::size_t i = 0; i < nptr; ++i) _caps[i] = capture{};
+        for (std::size_t i = 0; i < nptr; ++i) _caps[i].found = false;
         od::json_type t;
         if (!walk_event(buf, len, buf_cap, all, t)) {
             r.reason = reject_reason::not_json;
