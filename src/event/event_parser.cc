@@ -459,10 +459,9 @@ public:
             (void)index(base, len);
     }
 
-    // Parses one event [ev, ev+len) with `after` readable bytes following it.
-    event_result parse(const char* ev, std::size_t len, std::size_t after,
-                       const compiled_rules& rules, std::int64_t ingest_ms,
-                       parser_stats& stats) noexcept;
+    // Parses one event [ev, ev+len) with `after` readable bytes following it into `r`.
+    void parse(const char* ev, std::size_t len, std::size_t after, const compiled_rules& rules,
+               std::int64_t ingest_ms, parser_stats& stats, event_result& r) noexcept;
 
 private:
     enum class find_status : std::uint8_t { found, absent, slow };
@@ -471,8 +470,10 @@ private:
     // Slow path: the on-demand full walk (validates and captures in one pass).
     bool walk_event(const char* buf, std::size_t len, std::size_t buf_cap, std::uint32_t all,
                     od::json_type& t) noexcept;
-    event_result finish(event_result r, const char* ev, const char* buf, std::size_t len,
-                        const compiled_rules& rules) noexcept;
+    // `no_backslash`: the event has none (the structural fast path checked), so no key needs
+    // unescaping.
+    void finish(event_result& r, const char* ev, const char* buf, std::size_t len,
+                const compiled_rules& rules, bool no_backslash) noexcept;
     bool walk(od::value& v, std::size_t depth, std::uint32_t match) noexcept;
     bool walk_object(od::object& obj, std::size_t depth, std::uint32_t match) noexcept;
     bool walk_array(od::array& arr, std::size_t depth, std::uint32_t match) noexcept;
@@ -804,15 +805,15 @@ bool event_parser_impl::payload_line(const char* ev, std::size_t len) noexcept {
     return true;
 }
 
-event_result event_parser_impl::parse(const char* ev, std::size_t len, std::size_t after,
-                                      const compiled_rules& rules, std::int64_t ingest_ms,
-                                      parser_stats& stats) noexcept {
-    event_result r;
+void event_parser_impl::parse(const char* ev, std::size_t len, std::size_t after,
+                              const compiled_rules& rules, std::int64_t ingest_ms,
+                              parser_stats& stats, event_result& r) noexcept {
+    r = event_result{};
     r.raw = bytes_view(reinterpret_cast<const std::byte*>(ev), len);
     r.timestamp_ms = ingest_ms;
     if (len > rules.max_event_bytes() || len > _capacity) {
         r.reason = reject_reason::too_large;
-        return r;
+        return;
     }
     const char* buf = ev;
     std::size_t buf_cap = len + after;
@@ -834,14 +835,17 @@ event_result event_parser_impl::parse(const char* ev, std::size_t len, std::size
     // the root); the pointers are then found by scanning the validated text. Events DOM cannot
     // decide like the walk does (numbers it cannot represent, nesting at the limit) or whose
     // pointer path needs unescaping take the on-demand walk.
-    if (fast_event(buf, len)) return finish(r, ev, buf, len, rules);
+    if (fast_event(buf, len)) {
+        finish(r, ev, buf, len, rules, true);
+        return;
+    }
     bool slow = false;
     simdjson::dom::element root;
     const simdjson::error_code derr = _dom.parse(buf, len, false).get(root);
     if (derr == simdjson::SUCCESS) {
         if (root.type() != simdjson::dom::element_type::OBJECT) {
             r.reason = reject_reason::not_object;
-            return r;
+            return;
         }
         const char* p = buf;
         while (is_ws(*p)) ++p;
@@ -853,21 +857,21 @@ event_result event_parser_impl::parse(const char* ev, std::size_t len, std::size
         slow = true;
     } else {
         r.reason = reject_reason::not_json;
-        return r;
+        return;
     }
     if (slow) {
         for (std::size_t i = 0; i < nptr; ++i) _caps[i].found = false;
         od::json_type t;
         if (!walk_event(buf, len, buf_cap, all, t)) {
             r.reason = reject_reason::not_json;
-            return r;
+            return;
         }
         if (t != od::json_type::object) {
             r.reason = reject_reason::not_object;
-            return r;
+            return;
         }
     }
-    return finish(r, ev, buf, len, rules);
+    finish(r, ev, buf, len, rules, false);
 }
 
 bool event_parser_impl::walk_event(const char* buf, std::size_t len, std::size_t buf_cap,
@@ -912,8 +916,8 @@ bool event_parser_impl::walk_event(const char* buf, std::size_t len, std::size_t
     return ok;
 }
 
-event_result event_parser_impl::finish(event_result r, const char* ev, const char* buf,
-                                       std::size_t len, const compiled_rules& rules) noexcept {
+void event_parser_impl::finish(event_result& r, const char* ev, const char* buf, std::size_t len,
+                               const compiled_rules& rules, bool no_backslash) noexcept {
     // Pointers into `buf` map back to the payload by offset.
     auto to_input = [&](const char* p, std::size_t n) {
         return bytes_view(reinterpret_cast<const std::byte*>(ev + (p - buf)), n);
@@ -922,7 +926,7 @@ event_result event_parser_impl::finish(event_result r, const char* ev, const cha
         const capture& c = _caps[static_cast<std::size_t>(i)];
         if (!c.found || c.k == kind::null) {
             r.reason = reject_reason::missing_field;
-            return r;
+            return;
         }
     }
 
@@ -949,7 +953,7 @@ event_result event_parser_impl::finish(event_result r, const char* ev, const cha
             }
             if (!ms) {
                 r.reason = reject_reason::bad_timestamp;
-                return r;
+                return;
             }
             r.timestamp_ms = *ms;
             r.timestamp_from_event = true;
@@ -964,7 +968,7 @@ event_result event_parser_impl::finish(event_result r, const char* ev, const cha
                 case kind::string: {
                     // token is "..." (validated); its content between the quotes:
                     const std::string_view content = c.token.substr(1, c.token.size() - 2);
-                    if (content.find('\\') == std::string_view::npos) {
+                    if (no_backslash || content.find('\\') == std::string_view::npos) {
                         r.key = to_input(content.data(), content.size());
                     } else {
                         // Unescaped is never longer than the escaped form, and the escaped
@@ -973,7 +977,7 @@ event_result event_parser_impl::finish(event_result r, const char* ev, const cha
                         if (c.unescaped.size() > _capacity - _keys_used) {
                             r.has_key = false;
                             r.reason = reject_reason::too_large;
-                            return r;
+                            return;
                         }
                         std::byte* dst = _keys.get() + _keys_used;
                         std::memcpy(dst, c.unescaped.data(), c.unescaped.size());
@@ -992,7 +996,6 @@ event_result event_parser_impl::finish(event_result r, const char* ev, const cha
             }
         }
     }
-    return r;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1039,16 +1042,15 @@ std::size_t event_parser::parse_datagram(bytes_view payload, std::size_t tailroo
             ++_last_overflow;
             return;
         }
-        event_result r = _impl->parse(b, static_cast<std::size_t>(e - b),
-                                      static_cast<std::size_t>(end - e) + tailroom, rules,
-                                      ingest_ms, _stats);
+        event_result& r = out[written++];
+        _impl->parse(b, static_cast<std::size_t>(e - b),
+                     static_cast<std::size_t>(end - e) + tailroom, rules, ingest_ms, _stats, r);
         if (r.accepted()) {
             ++_stats.events_accepted;
         } else {
             ++_stats.events_rejected;
             ++_stats.rejected_by_reason[static_cast<std::size_t>(r.reason)];
         }
-        out[written++] = r;
     };
 
     // The first non-blank line decides the framing (see the header).
