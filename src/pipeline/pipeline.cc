@@ -86,6 +86,36 @@ std::size_t format_source(const net::ip_address& a, std::uint16_t port, char* ou
     return static_cast<std::size_t>(p - out);
 }
 
+// x % d for 32-bit x and d >= 1 without a division (Lemire, Kaser, Kurz, "Faster remainder by
+// direct computation", 2019: exact for every 32-bit x and d with this 64-bit multiplier). The
+// partition of every keyed event is one; a 32-bit idiv costs tens of cycles.
+struct fast_mod {
+    std::uint64_t magic = 0;
+    std::uint32_t d = 1;
+    constexpr explicit fast_mod(std::uint32_t divisor) noexcept
+        : magic(~std::uint64_t{0} / divisor + 1), d(divisor) {}
+    [[nodiscard]] constexpr std::uint32_t mod(std::uint32_t x) const noexcept {
+        // High 64 bits of (magic * x mod 2^64) * d, from two 32x32-bit halves (no __int128).
+        const std::uint64_t low = magic * x;
+        const std::uint64_t lo_part = ((low & 0xffffffffu) * d) >> 32;
+        return static_cast<std::uint32_t>(((low >> 32) * d + lo_part) >> 32);
+    }
+};
+static_assert(fast_mod(1).mod(0x7fffffff) == 0 && fast_mod(7).mod(0x7fffffff) == 0x7fffffff % 7);
+static_assert(fast_mod(12).mod(123456789) == 123456789 % 12);
+static_assert(fast_mod(0x7fffffff).mod(0xfffffffe) == 0);
+static_assert(fast_mod(3).mod(0xffffffff) == 0xffffffff % 3);
+
+// Source addresses compared as two 64-bit words (the defaulted == calls memcmp).
+[[nodiscard]] inline bool same_address(const net::ip_address& a, const net::ip_address& b) noexcept {
+    std::uint64_t a0, a1, b0, b1;
+    std::memcpy(&a0, a.bytes.data(), 8);
+    std::memcpy(&a1, a.bytes.data() + 8, 8);
+    std::memcpy(&b0, b.bytes.data(), 8);
+    std::memcpy(&b1, b.bytes.data() + 8, 8);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0 && a.v6 == b.v6;
+}
+
 // Per-source token bucket, bounded open-addressed table (4-way probe, evicts the stalest).
 struct rate_entry {
     std::uint64_t key_hi = 0;
@@ -120,6 +150,7 @@ struct core_state {
     std::vector<batch_slot> slots;            // per route: partitions slots, then the DLQ slot
     std::vector<std::uint32_t> first_slot;    // per route
     std::vector<std::uint32_t> round_robin;   // per route
+    std::vector<fast_mod> partitions_mod;     // per route: % partitions
     std::vector<std::uint32_t> dirty;         // slot indexes with records (capacity = slots)
     std::vector<rate_entry> rate;
     std::uint64_t rate_mask = 0;
@@ -343,7 +374,7 @@ struct core_state {
         if (overflow != 0) bump(c.dropped[static_cast<std::size_t>(drop_reason::overflow)], overflow);
         bump(shadow_core.scratch_copies, parser.stats().scratch_copies - copies_before);
 
-        if (source_len == 0 || d.src_port != source_port || !(d.src == source_addr)) {
+        if (source_len == 0 || d.src_port != source_port || !same_address(d.src, source_addr)) {
             source_len = format_source(d.src, d.src_port, source_text);
             source_addr = d.src;
             source_port = d.src_port;
@@ -362,10 +393,13 @@ struct core_state {
                 const std::optional<bytes_view> key =
                     e.has_key ? std::optional<bytes_view>(e.key) : std::nullopt;
                 std::uint32_t p;
+                // log::partition_for_key's (murmur2 & 0x7fffffff) % partitions, and the same
+                // modulo for keyless round robin, by multiplication.
+                const fast_mod& pm = partitions_mod[route];
                 if (e.has_key) {
-                    p = static_cast<std::uint32_t>(log::partition_for_key(e.key, r.partitions));
+                    p = pm.mod(static_cast<std::uint32_t>(log::murmur2(e.key)) & 0x7fffffffu);
                 } else {
-                    p = round_robin[route]++ % static_cast<std::uint32_t>(r.partitions);
+                    p = pm.mod(round_robin[route]++);
                 }
                 const log::record_header src_header{"src", source_bytes};
                 const std::span<const log::record_header> headers =
@@ -614,6 +648,8 @@ std::unique_ptr<pipeline> pipeline_set::make_pipeline(unsigned core, std::string
         const route_info& r = m.routes[ri];
         s->first_slot.push_back(si);
         s->round_robin.push_back(core);  // cores start on different partitions
+        SLUICE_ASSERT(r.partitions >= 1, "route without partitions");
+        s->partitions_mod.emplace_back(static_cast<std::uint32_t>(r.partitions));
         for (std::int32_t p = 0; p <= r.partitions; ++p, ++si) {
             batch_slot& b = s->slots[si];
             b.dlq = p == r.partitions;

@@ -297,6 +297,38 @@ TEST(pipeline, keyless_round_robin_spreads_evenly) {
     EXPECT_TRUE(c.balanced());
 }
 
+// The pipeline computes the partition by multiplication (no division): every key must still
+// land where log::partition_for_key (Kafka's murmur2 partitioner) puts it.
+TEST(pipeline, keyed_events_land_on_the_kafka_partition) {
+    pipeline_options o;
+    topic_route r = plain_route("events", 5140);
+    r.rules.key_pointer = "/id";
+    o.topics = {r};
+    o.source_header = false;
+    constexpr std::int32_t partitions = 7;
+    fixture f(o, partitions);
+    ASSERT_TRUE(f.p);
+    std::vector<owned_datagram> ds;
+    for (int i = 0; i < 300; ++i) {
+        ds.emplace_back(R"({"id":")" + std::to_string(i * 7919) + R"(x"})", 5140);
+        if (ds.size() == 32) {
+            f.send(ds);
+            ds.clear();
+        }
+    }
+    f.send(ds);
+    ASSERT_TRUE(f.drain());
+    std::size_t total = 0;
+    for (std::int32_t p = 0; p < partitions; ++p) {
+        for (const auto& rec : read_partition(*f.store, f.part("events", p))) {
+            ASSERT_TRUE(rec.key.has_value());
+            EXPECT_EQ(log::partition_for_key(as_bytes(*rec.key), partitions), p) << *rec.key;
+            ++total;
+        }
+    }
+    EXPECT_EQ(total, 300u);
+}
+
 TEST(pipeline, unknown_port_is_no_route) {
     pipeline_options o;
     o.topics = {plain_route("events", 5140)};
