@@ -260,13 +260,6 @@ inline void copy_bytes(std::byte* dst, const std::byte* src, std::size_t n) noex
     }
 }
 
-std::byte* put_bytes_field(std::byte* p, std::optional<bytes_view> b) noexcept {
-    if (!b) return put_varint_fast(p, -1);
-    p = put_varint_fast(p, static_cast<std::int64_t>(b->size()));
-    copy_bytes(p, b->data(), b->size());
-    return p + b->size();
-}
-
 std::size_t record_body_size(std::int64_t timestamp_delta, std::int32_t offset_delta,
                              std::optional<bytes_view> key, std::optional<bytes_view> value,
                              std::span<const record_header> headers) noexcept {
@@ -283,19 +276,35 @@ std::size_t record_body_size(std::int64_t timestamp_delta, std::int32_t offset_d
     return n;
 }
 
+// A length-prefixed field (zig-zag varint length, then the bytes): `bytes` = -1 for null.
+struct field_ref {
+    const std::byte* data;
+    std::int64_t bytes;
+};
+constexpr field_ref field_of(std::optional<bytes_view> b) noexcept {
+    return b ? field_ref{b->data(), static_cast<std::int64_t>(b->size())} : field_ref{nullptr, -1};
+}
+inline std::byte* put_field(std::byte* p, field_ref f) noexcept {
+    p = put_varint_fast(p, f.bytes);
+    if (f.bytes <= 0) return p;
+    copy_bytes(p, f.data, static_cast<std::size_t>(f.bytes));
+    return p + f.bytes;
+}
+
 // Writes the record body (attributes to the last header) at p; returns one past its end.
-std::byte* put_record_body(std::byte* p, std::int64_t ts_delta, std::int32_t offset_delta,
-                           std::optional<bytes_view> key, std::optional<bytes_view> value,
-                           std::span<const record_header> headers) noexcept {
+[[gnu::always_inline]] inline std::byte* put_record_body(
+    std::byte* p, std::int64_t ts_delta, std::int32_t offset_delta, field_ref key,
+    field_ref value, std::span<const record_header> headers) noexcept {
     *p++ = std::byte{0};  // record attributes
     p = put_varint_fast(p, ts_delta);
     p = put_varint_fast(p, offset_delta);
-    p = put_bytes_field(p, key);
-    p = put_bytes_field(p, value);
+    p = put_field(p, key);
+    p = put_field(p, value);
     p = put_varint_fast(p, static_cast<std::int64_t>(headers.size()));
     for (const record_header& h : headers) {
-        p = put_bytes_field(p, as_bytes(h.key));
-        p = put_bytes_field(p, h.value);
+        p = put_field(p, field_ref{reinterpret_cast<const std::byte*>(h.key.data()),
+                                   static_cast<std::int64_t>(h.key.size())});
+        p = put_field(p, field_of(h.value));
     }
     return p;
 }
@@ -352,7 +361,9 @@ bool batch_builder::append(std::int64_t timestamp_ms, std::optional<bytes_view> 
         // records only).
         std::byte* const body_at = start + 2;
         const auto body = static_cast<std::size_t>(
-            put_record_body(body_at, ts_delta, offset_delta, key, value, headers) - body_at);
+            put_record_body(body_at, ts_delta, offset_delta, field_of(key), field_of(value),
+                            headers) -
+            body_at);
         const std::size_t len_bytes = varint_bytes(static_cast<std::int64_t>(body));
         if (len_bytes != 2) std::memmove(start + len_bytes, body_at, body);
         put_varint_fast(start, static_cast<std::int64_t>(body));
@@ -364,8 +375,8 @@ bool batch_builder::append(std::int64_t timestamp_ms, std::optional<bytes_view> 
         if (need > field_max || need > room) return false;
         if (_pos + need - log_overhead_bytes > field_max) return false;
         std::byte* const body_at = put_varint_fast(start, static_cast<std::int64_t>(body));
-        const std::byte* const end =
-            put_record_body(body_at, ts_delta, offset_delta, key, value, headers);
+        const std::byte* const end = put_record_body(body_at, ts_delta, offset_delta,
+                                                     field_of(key), field_of(value), headers);
         SLUICE_ASSERT(static_cast<std::size_t>(end - start) == need, "record size mismatch");
     }
 
