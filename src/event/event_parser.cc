@@ -366,11 +366,13 @@ key:  // idx[i]: a member name
         // Members of the root object, four structurals each (name, ':', value, ',' or '}'),
         // while all four are in range: the same checks as the generic states below, in one
         // pass without the state changes; a container value goes on in the generic states.
-        while (i + 3 < n) {
-            const std::uint32_t name = idx[i];
-            const std::uint32_t colon = idx[i + 1];
-            const std::uint32_t v = idx[i + 2];
-            const std::uint32_t sep = idx[i + 3];
+        const std::uint32_t flat_end = n > 3 ? n - 3 : 0;  // i < flat_end: i + 3 < n
+        while (i < flat_end) {
+            const std::uint32_t* const at = idx + i;
+            const std::uint32_t name = at[0];
+            const std::uint32_t colon = at[1];
+            const std::uint32_t v = at[2];
+            const std::uint32_t sep = at[3];
             if (buf[name] != '"' || buf[colon] != ':') return 0;
             const std::uint32_t close_q = string_close(buf, name, colon);
             if (close_q == 0) return 0;
