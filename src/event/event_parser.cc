@@ -244,10 +244,23 @@ bool valid_number_bits(const char* p, std::uint32_t len, std::uint32_t digits,
 
 // valid_number_padded for a token of 1..16 bytes, from one 16-byte load (the fast path's
 // buffer is padded) classified at once; digits only and digits '.' digits decided inline.
-[[gnu::always_inline]] inline bool valid_number_short(const char* p, std::uint32_t len) noexcept {
+struct digit_bounds {
+    __m128i below_0;  // '0' - 1 in every byte
+    __m128i above_9;  // '9' + 1
+};
+// Made once per object and hidden from the optimiser by an empty asm, so they stay in two
+// vector registers: left visible, GCC rebuilt both per number (three instructions each).
+inline digit_bounds make_digit_bounds() noexcept {
+    digit_bounds b{_mm_set1_epi8('0' - 1), _mm_set1_epi8('9' + 1)};
+    asm("" : "+x"(b.below_0), "+x"(b.above_9));
+    return b;
+}
+
+[[gnu::always_inline]] inline bool valid_number_short(const char* p, std::uint32_t len,
+                                                      const digit_bounds& db) noexcept {
     const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const __m128i ge0 = _mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1));
-    const __m128i le9 = _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1));
+    const __m128i ge0 = _mm_cmpgt_epi8(x, db.below_0);
+    const __m128i le9 = _mm_cmplt_epi8(x, db.above_9);
     const std::uint32_t in = (1u << len) - 1;
     const std::uint32_t digits =
         static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_and_si128(ge0, le9))) & in;
@@ -289,11 +302,12 @@ bool scalar_valid(const char* buf, std::uint32_t pos, std::uint32_t next) noexce
 
 // scalar_valid with numbers (the common scalar) tested first.
 [[gnu::always_inline]] inline bool scalar_valid_number_first(const char* buf, std::uint32_t pos,
-                                                             std::uint32_t next) noexcept {
+                                                             std::uint32_t next,
+                                                             const digit_bounds& db) noexcept {
     const char c = buf[pos];
     if ((is_digit(c) || c == '-') && static_cast<unsigned char>(buf[next - 1]) > ' ' &&
         next - pos <= 16)
-        return valid_number_short(buf + pos, next - pos);
+        return valid_number_short(buf + pos, next - pos, db);
     return scalar_valid(buf, pos, next);
 }
 
@@ -337,6 +351,7 @@ std::uint32_t structurally_valid_object(const char* buf, std::uint32_t len,
                                         root_member* members, std::size_t& members_out) noexcept {
     std::size_t members_n = 0;
     if (n < 2 || buf[idx[0]] != '{') return 0;
+    const digit_bounds db = make_digit_bounds();
     auto next_pos = [&](std::uint32_t i) { return i + 1 < n ? idx[i + 1] : len; };
     std::uint64_t arrays = 0;  // bit d: the container at depth d is an array
     std::size_t depth = 0;
@@ -386,7 +401,7 @@ key:  // idx[i]: a member name
                 goto value;
             }
             if (c == '"' ? string_close(buf, v, sep) == 0
-                         : !scalar_valid_number_first(buf, v, sep))
+                         : !scalar_valid_number_first(buf, v, sep, db))
                 return 0;
             i += 3;
             if (buf[sep] == '}') {  // the root closes
