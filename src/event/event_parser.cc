@@ -789,7 +789,9 @@ void event_parser_impl::capture_fast(const char* buf, std::uint32_t len, const s
                           : (buf[v] == 't' || buf[v] == 'f') ? kind::boolean
                                                              : kind::number;
                     std::uint32_t e = next;  // validated: the token up to trailing whitespace
-                    while (is_ws(buf[e - 1])) --e;
+                    if (static_cast<unsigned char>(buf[e - 1]) <= ' ') {
+                        while (is_ws(buf[e - 1])) --e;
+                    }
                     c.token = std::string_view(buf + v, e - v);
                     break;
                 }
@@ -844,7 +846,6 @@ void event_parser_impl::parse(const char* ev, std::size_t len, std::size_t after
     const std::size_t nptr = _ptrs.size();
     // Every capture path sets all the fields its kind uses: only `found` needs resetting.
     for (std::size_t i = 0; i < nptr; ++i) _caps[i].found = false;
-    const std::uint32_t all = nptr == 32 ? ~0u : ((1u << nptr) - 1);
 
     // Structural fast path (fast_event): accepts what it can prove valid. Otherwise simdjson's
     // DOM parser fully validates the event (stage 1: structure, UTF-8, raw control characters;
@@ -878,6 +879,7 @@ void event_parser_impl::parse(const char* ev, std::size_t len, std::size_t after
     }
     if (slow) {
         for (std::size_t i = 0; i < nptr; ++i) _caps[i].found = false;
+        const std::uint32_t all = nptr == 32 ? ~0u : ((1u << nptr) - 1);
         od::json_type t;
         if (!walk_event(buf, len, buf_cap, all, t)) {
             r.reason = reject_reason::not_json;
