@@ -29,6 +29,7 @@
 #include <spdlog/spdlog.h>
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 
 #include <atomic>
@@ -44,6 +45,23 @@
 namespace sluice::app {
 
 namespace {
+
+// Takes the pipeline cpus out of the calling thread's affinity, so the control threads it
+// starts next (Kafka server, admin HTTP) and their children stay off the pipelines' cores;
+// pipeline threads pin themselves. Returns the cpus left ("" when none would be: unchanged).
+std::string keep_off_pipeline_cpus(const topo::placement& place) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (pthread_getaffinity_np(pthread_self(), sizeof set, &set) != 0) return "";
+    for (const unsigned c : place.pipeline_cpus)
+        if (c < CPU_SETSIZE) CPU_CLR(c, &set);
+    if (CPU_COUNT(&set) == 0) return "";
+    if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0) return "";
+    std::string cpus;
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &set)) cpus += (cpus.empty() ? "" : ",") + std::to_string(c);
+    return cpus;
+}
 
 void append_counters(std::string& j, const pipeline::topic_counters& c) {
     j += fmt::format("\"received\":{},\"stored\":{},\"rejected\":{},\"dropped\":{},\"in_flight\":{}",
@@ -329,6 +347,13 @@ int cmd_run(const run_args& a) {
         io_uring.push_back(rx->uses_io_uring());
         pipes.push_back(std::move(p));
         rxs.push_back(std::move(rx));
+    }
+
+    // Control threads off the pipeline cores (with a dedicated placement; the writer pinned
+    // itself and its io-wq workers when the store started).
+    if (topology && place.dedicated) {
+        const std::string cpus = keep_off_pipeline_cpus(place);
+        if (!cpus.empty()) spdlog::info("control threads (Kafka, admin HTTP) on cpus {}", cpus);
     }
 
     // Kafka listener.

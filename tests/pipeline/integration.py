@@ -143,6 +143,51 @@ def seq_of(value):
     return int(m.group(1)) if m else None
 
 
+def cpu_list(text):
+    """'0-2,5' -> {0, 1, 2, 5}"""
+    cpus = set()
+    for part in text.strip().split(","):
+        if part:
+            lo, _, hi = part.partition("-")
+            cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def check_placement(a):
+    """With a dedicated placement, no thread but the pipelines' may run on a pipeline cpu: the
+    control threads (Kafka, admin HTTP), the writer and its io_uring io-wq workers included."""
+    with open(os.path.join(a.workdir, "run.log"), "rb") as f:
+        log = f.read().decode(errors="replace")
+    pipes = set(int(c) for c in re.findall(r"pipeline \d+ on cpu (\d+)", log))
+    if not pipes or "too few cores to dedicate" in log:
+        print("placement: not dedicated on this machine, thread affinity not checked")
+        return
+    comm = {}
+    allowed = {}
+    task_dir = "/proc/%d/task" % a.proc.pid
+    for tid in os.listdir(task_dir):
+        try:
+            with open(os.path.join(task_dir, tid, "comm")) as f:
+                comm[tid] = f.read().strip()
+            with open(os.path.join(task_dir, tid, "status")) as f:
+                for line in f:
+                    if line.startswith("Cpus_allowed_list:"):
+                        allowed[tid] = cpu_list(line.split(":", 1)[1])
+        except OSError:
+            continue  # the thread exited meanwhile
+    checked = 0
+    for tid, name in comm.items():
+        owner = name
+        if name.startswith("iou-wrk-"):  # io-wq worker of the thread with that tid
+            owner = comm.get(name[len("iou-wrk-"):], "")
+        if owner.startswith("sluice-pipe") or tid not in allowed:
+            continue
+        checked += 1
+        check(not (allowed[tid] & pipes),
+              f"thread {name} may run on pipeline cpu(s) {sorted(pipes)}: {sorted(allowed[tid])}")
+    print(f"placement: {checked} non-pipeline threads off pipeline cpus {sorted(pipes)}")
+
+
 def check(cond, msg):
     if not cond:
         raise AssertionError(msg)
@@ -160,6 +205,7 @@ def case_exact(binary, work):
     print("metrics:", c)
     check(balanced(c), f"invariant broken: {c}")
     check(c["received_total"] == n, f"received {c['received_total']} != {n}")
+    check_placement(a)
     rc = a.stop()
     check(rc == 0, f"sluice run exit code {rc}")
     stored = a.dump("sensors")
