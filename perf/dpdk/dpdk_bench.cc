@@ -15,6 +15,9 @@
 // thread and of the reference loop (robust to the core being shared with other processes).
 //
 //   bench-pipeline-dpdk [--seconds 3] [--dir DIR] [--simulate-storage] [--packets 4096]
+//                       [--pipeline-cpu N]
+// --pipeline-cpu: the cpu of the pipeline (and of the receive floor's loop); default 1 with two
+// or more cpus, else 0. The log writer (and its io-wq workers) runs on the lowest other cpu.
 // Last line: RESULT {json}.
 
 #include "../../tests/net/frame_builder.h"
@@ -232,6 +235,10 @@ std::uint64_t device_irqs_on(unsigned cpu) {
     return sum;
 }
 
+// The pipeline's cpu and the writer's (-1: not pinned); set by main() before any case.
+unsigned g_pipeline_cpu = 0;
+int g_writer_cpu = -1;
+
 void pin_to(unsigned cpu) {
     cpu_set_t s;
     CPU_ZERO(&s);
@@ -270,11 +277,10 @@ int run_rx_floor(const std::string& pcap, std::size_t packets, double seconds, i
     auto port = open_pcap_port(pcap, packets, "rx");
     if (!port) return 1;
     const std::uint16_t pid = port->info().port_id;
-    const unsigned ncpu = std::max(1u, std::thread::hardware_concurrency());
     std::uint64_t got = 0;
     double wall_s = 0, cpu_s = 0;
     std::thread rx([&] {
-        pin_to(ncpu > 1 ? 1 : 0);
+        pin_to(g_pipeline_cpu);
         std::array<rte_mbuf*, 32> bufs{};
         unsigned sink = 0;
         auto spin = [&](std::int64_t ns, bool count) {
@@ -317,12 +323,11 @@ int run_case(const std::string& pcap, std::size_t packets, const std::string& di
         so.data_dir = dir;
     }
     so.ring_bytes = 32 << 20;
-    // The pipeline thread runs on cpu 1; the writer and its io_uring workers (punted fdatasync,
-    // fallocate) on cpu 0, as `sluice run` places them, so they do not preempt the core
+    // The pipeline thread on its cpu; the writer and its io_uring workers (punted fdatasync,
+    // fallocate) on another, as `sluice run` places them, so they do not preempt the core
     // measured.
-    const unsigned ncpu = std::max(1u, std::thread::hardware_concurrency());
-    const unsigned rx_cpu = ncpu > 1 ? 1 : 0;
-    if (ncpu > 1) so.writer_cpu = 0;
+    const unsigned rx_cpu = g_pipeline_cpu;
+    so.writer_cpu = g_writer_cpu;
     auto store = perf::open_sensor_store(so, "bench-pipeline-dpdk");
     if (!store) return 1;
     pipeline::pipeline_options opts;
@@ -457,6 +462,7 @@ int main(int argc, char** argv) {
     std::string dir;
     bool simulate = false;
     std::size_t packets = 4096;
+    int pipeline_cpu = -1;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -464,13 +470,23 @@ int main(int argc, char** argv) {
         else if (a == "--dir") dir = next();
         else if (a == "--simulate-storage") simulate = true;
         else if (a == "--packets") packets = static_cast<std::size_t>(std::atoll(next().c_str()));
+        else if (a == "--pipeline-cpu") pipeline_cpu = std::atoi(next().c_str());
         else {
             std::fprintf(stderr,
                          "usage: bench-pipeline-dpdk [--seconds S] [--dir DIR] "
-                         "[--simulate-storage] [--packets N]\n");
+                         "[--simulate-storage] [--packets N] [--pipeline-cpu N]\n");
             return 2;
         }
     }
+    const unsigned ncpu = std::max(1u, std::thread::hardware_concurrency());
+    if (pipeline_cpu < 0) pipeline_cpu = ncpu > 1 ? 1 : 0;
+    if (static_cast<unsigned>(pipeline_cpu) >= ncpu) {
+        std::fprintf(stderr, "bench-pipeline-dpdk: --pipeline-cpu %d: this machine has %u cpus\n",
+                     pipeline_cpu, ncpu);
+        return 2;
+    }
+    g_pipeline_cpu = static_cast<unsigned>(pipeline_cpu);
+    if (ncpu > 1) g_writer_cpu = g_pipeline_cpu == 0 ? 1 : 0;
     if (seconds <= 0 || packets == 0) return 2;
     bool own_dir = false;
     if (dir.empty()) {
@@ -481,6 +497,8 @@ int main(int argc, char** argv) {
     }
     fs::create_directories(dir);
     std::printf("bench-pipeline-dpdk on %s\n", machine_name().c_str());
+    std::printf("pipeline on cpu %u, log writer %s\n", g_pipeline_cpu,
+                g_writer_cpu < 0 ? "not pinned" : ("on cpu " + std::to_string(g_writer_cpu)).c_str());
     std::printf("simdjson runtime kernel %s, On Demand built for %s; storage %s; %zu packets per capture; %.1f s per case\n",
                 simdjson::get_active_implementation()->name().c_str(),
                 SLUICE_STR(SIMDJSON_BUILTIN_IMPLEMENTATION), simulate ? "simulated (writes discarded)" : ("files in " + dir).c_str(), packets,
