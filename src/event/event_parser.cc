@@ -354,8 +354,12 @@ std::uint32_t structurally_valid_object(const char* buf, std::uint32_t len,
     const digit_bounds db = make_digit_bounds();
     auto next_pos = [&](std::uint32_t i) { return i + 1 < n ? idx[i + 1] : len; };
     std::uint64_t arrays = 0;  // bit d: the container at depth d is an array
-    std::size_t depth = 0;
-    std::uint32_t i = 0;
+    // The root '{' (the `value` state below, done here): depth 1, idx[1] closes it or names
+    // its first member.
+    std::size_t depth = 1;
+    std::uint32_t i = 1;
+    if (buf[idx[1]] == '}') goto close;
+    goto key;
 value:  // idx[i]: first structural of a value
     {
         const char c = buf[idx[i]];
