@@ -382,6 +382,13 @@ struct core_state {
         const bytes_view source_bytes{reinterpret_cast<const std::byte*>(source_text), source_len};
 
         const std::uint32_t base = first_slot[route];
+        // The same for every event of the datagram.
+        const fast_mod& pm = partitions_mod[route];
+        const log::record_header src_header{"src", source_bytes};
+        const std::span<const log::record_header> headers =
+            set->opts.source_header ? std::span(&src_header, 1)
+                                    : std::span<const log::record_header>{};
+        const std::size_t batch_bytes = set->opts.batch_bytes;
         for (std::size_t i = 0; i < n; ++i) {
             const event::event_result& e = results[i];
             if (e.accepted()) {
@@ -392,23 +399,16 @@ struct core_state {
                 const std::optional<bytes_view> value(e.raw);
                 const std::optional<bytes_view> key =
                     e.has_key ? std::optional<bytes_view>(e.key) : std::nullopt;
-                std::uint32_t p;
                 // log::partition_for_key's (murmur2 & 0x7fffffff) % partitions, and the same
                 // modulo for keyless round robin, by multiplication.
-                const fast_mod& pm = partitions_mod[route];
-                if (e.has_key) {
-                    p = pm.mod(static_cast<std::uint32_t>(log::murmur2(e.key)) & 0x7fffffffu);
-                } else {
-                    p = pm.mod(round_robin[route]++);
-                }
-                const log::record_header src_header{"src", source_bytes};
-                const std::span<const log::record_header> headers =
-                    set->opts.source_header ? std::span(&src_header, 1)
-                                            : std::span<const log::record_header>{};
+                const std::uint32_t p =
+                    e.has_key
+                        ? pm.mod(static_cast<std::uint32_t>(log::murmur2(e.key)) & 0x7fffffffu)
+                        : pm.mod(round_robin[route]++);
                 if (append(base + p, e.timestamp_ms, key, value, headers)) {
                     bump(c.in_flight, 1);
                     batch_slot& s = slots[base + p];
-                    if (s.builder.size_bytes() >= set->opts.batch_bytes) flush_slot(s);
+                    if (s.builder.size_bytes() >= batch_bytes) flush_slot(s);
                 } else {
                     bump(c.dropped[static_cast<std::size_t>(drop_reason::append_error)], 1);
                 }
