@@ -392,9 +392,17 @@ key:  // idx[i]: a member name
             const std::uint32_t colon = at[1];
             const std::uint32_t v = at[2];
             const std::uint32_t sep = at[3];
-            if (buf[name] != '"' || buf[colon] != ':') return 0;
-            const std::uint32_t close_q = string_close(buf, name, colon);
-            if (close_q == 0) return 0;
+            if (buf[name] != '"') return 0;
+            // The name's closing quote right before the ':' (the common case) in one compare of
+            // both bytes; else the checks one by one.
+            std::uint16_t quote_colon;
+            std::memcpy(&quote_colon, buf + colon - 1, 2);
+            std::uint32_t close_q = colon - 1;
+            if (quote_colon != (std::uint16_t{':'} << 8 | '"') || close_q <= name) {
+                if (buf[colon] != ':') return 0;
+                close_q = string_close(buf, name, colon);
+                if (close_q == 0) return 0;
+            }
             if (members_n <= fast_members_max) {
                 if (members_n < fast_members_max) members[members_n] = {name, close_q, i + 2};
                 ++members_n;
