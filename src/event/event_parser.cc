@@ -420,8 +420,10 @@ key:  // idx[i]: a member name
                 members_out = members_n;
                 return i + 1;
             }
-            if (buf[sep] != ',' || ++i >= n) return 0;
+            if (buf[sep] != ',') return 0;
+            ++i;  // in range when the loop goes on; checked below when it does not
         }
+        if (i >= n) return 0;
     }
     {
         if (buf[idx[i]] != '"') return 0;
