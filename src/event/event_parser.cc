@@ -386,7 +386,8 @@ key:  // idx[i]: a member name
         // while all four are in range: the same checks as the generic states below, in one
         // pass without the state changes; a container value goes on in the generic states.
         const std::uint32_t flat_end = n > 3 ? n - 3 : 0;  // i < flat_end: i + 3 < n
-        while (i < flat_end) {
+        // Up to fast_members_max members here (recorded unconditionally); more go on below.
+        while (i < flat_end && members_n < fast_members_max) {
             const std::uint32_t* const at = idx + i;
             const std::uint32_t name = at[0];
             const std::uint32_t colon = at[1];
@@ -403,10 +404,7 @@ key:  // idx[i]: a member name
                 close_q = string_close(buf, name, colon);
                 if (close_q == 0) return 0;
             }
-            if (members_n <= fast_members_max) {
-                if (members_n < fast_members_max) members[members_n] = {name, close_q, i + 2};
-                ++members_n;
-            }
+            members[members_n++] = {name, close_q, i + 2};  // < fast_members_max (loop bound)
             const char c = buf[v];
             if (c == '{' || c == '[') {
                 i += 2;

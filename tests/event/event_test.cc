@@ -593,6 +593,17 @@ TEST(event_parse, structural_fast_path_matches_exact_path) {
     // NDJSON payloads: the payload-level stage 1 must hand each line exactly its structurals,
     // also when a mutation leaves a quote open across lines or breaks one line only.
     std::vector<std::string> payloads = seeds;
+    {
+        // More root members than the fast path records (32): the pointers' members come after
+        // the 32nd, one after a nested value.
+        std::string wide = "{";
+        for (int k = 0; k < 40; ++k) {
+            if (k == 20) wide += R"("n":{"a":[1,{"b":2}]},)";
+            wide += "\"m" + std::to_string(k) + "\":" + std::to_string(k * 7) + ",";
+        }
+        wide += R"("ts":1700000000000,"sensor_id":"late","s":"x","t":5})";
+        payloads.push_back(wide);
+    }
     payloads.push_back(seeds[0] + "\n" + seeds[1] + "\r\n\n  " + seeds[2] + "\n");
     payloads.push_back(seeds[5] + "\n" + seeds[0] + "\n" + seeds[3]);
     std::vector<std::string> inputs;
