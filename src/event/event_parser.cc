@@ -242,8 +242,6 @@ bool valid_number_bits(const char* p, std::uint32_t len, std::uint32_t digits,
     return k == len;
 }
 
-// valid_number_padded for a token of 1..16 bytes, from one 16-byte load (the fast path's
-// buffer is padded) classified at once; digits only and digits '.' digits decided inline.
 struct digit_bounds {
     __m128i below_0;  // '0' - 1 in every byte
     __m128i above_9;  // '9' + 1
@@ -256,7 +254,14 @@ inline digit_bounds make_digit_bounds() noexcept {
     return b;
 }
 
-[[gnu::always_inline]] inline bool valid_number_short(const char* p, std::uint32_t len,
+bool scalar_valid(const char* buf, std::uint32_t pos, std::uint32_t next) noexcept;
+
+// The scalar at p, its token (to the next structural) `len` bytes (1..16) with trailing
+// whitespace still in it, from one 16-byte load (the fast path's buffer is padded) classified at
+// once: digits only, and digits '.' digits, are decided here (such a token has no whitespace to
+// trim and cannot be a literal); anything else goes to scalar_valid's full checks, or to
+// valid_number_bits for another number shape without trailing whitespace.
+[[gnu::always_inline]] inline bool scalar_valid_short(const char* p, std::uint32_t len,
                                                       const digit_bounds& db) noexcept {
     const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
     const __m128i ge0 = _mm_cmpgt_epi8(x, db.below_0);
@@ -270,7 +275,9 @@ inline digit_bounds make_digit_bounds() noexcept {
         const auto dot = static_cast<std::uint32_t>(__builtin_ctz(others));
         if (p[dot] == '.' && dot != 0 && dot + 1 < len && (p[0] != '0' || dot == 1)) return true;
     }
-    return valid_number_bits(p, len, digits, others);
+    if ((is_digit(p[0]) || p[0] == '-') && static_cast<unsigned char>(p[len - 1]) > ' ')
+        return valid_number_bits(p, len, digits, others);
+    return scalar_valid(p, 0, len);
 }
 
 // `pos`: an opening quote; `next`: the next structural. No backslash in the event, so the string
@@ -300,14 +307,11 @@ bool scalar_valid(const char* buf, std::uint32_t pos, std::uint32_t next) noexce
     }
 }
 
-// scalar_valid with numbers (the common scalar) tested first.
+// scalar_valid, short tokens (every number of a typical event) by scalar_valid_short.
 [[gnu::always_inline]] inline bool scalar_valid_number_first(const char* buf, std::uint32_t pos,
                                                              std::uint32_t next,
                                                              const digit_bounds& db) noexcept {
-    const char c = buf[pos];
-    if ((is_digit(c) || c == '-') && static_cast<unsigned char>(buf[next - 1]) > ' ' &&
-        next - pos <= 16)
-        return valid_number_short(buf + pos, next - pos, db);
+    if (next - pos <= 16) return scalar_valid_short(buf + pos, next - pos, db);
     return scalar_valid(buf, pos, next);
 }
 

@@ -586,6 +586,8 @@ TEST(event_parse, structural_fast_path_matches_exact_path) {
         // leading zeros, signs) and flat members before and after a nested value.
         R"({"a":0,"b":-0.5,"c":10.25,"d":1E-7,"e":-12e+3,"ts":0.0,"g":1234567890123456,)"
         R"("h":12345678901234567,"i":-123456789012345,"j":[1.5],"l":true,"m":false})",
+        // Root-level numbers and literals followed by whitespace before the separator.
+        "{ \"a\" : 12 , \"b\":-0.5\t, \"c\" : 1e2 , \"d\" : 0 ,\"e\":7 ,\"f\":true }",
         // Empty and one-member roots (the root object's opening is special-cased).
         "{}", " { } ", R"({"s":{}})", R"({"a":[]})",
     };
