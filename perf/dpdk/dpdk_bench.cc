@@ -23,6 +23,7 @@
 #include "../../tests/net/frame_builder.h"
 #include "../common/discard_storage.h"
 #include "../common/ondemand_reference.h"
+#include "../common/sensor_events.h"
 #include "../common/sensor_store.h"
 
 #include <sluice/base/clock.h>
@@ -81,32 +82,6 @@ std::string machine_name() {
     uname(&u);
     return std::string(u.nodename) + ": " + cpu + " x" +
            std::to_string(std::thread::hardware_concurrency()) + " cpus, kernel " + u.release;
-}
-
-// ~100-byte sensor events with a sequence number.
-std::string sensor_event(std::uint64_t seq) {
-    char b[160];
-    const int n = std::snprintf(
-        b, sizeof b,
-        R"({"sensor_id":%u,"seq":%llu,"ts":%llu,"temp":%.2f,"hum":%.1f,"site":"plant-%02u"})",
-        static_cast<unsigned>(seq % 1000), static_cast<unsigned long long>(seq),
-        1700000000000ULL + seq, 15.0 + static_cast<double>(seq % 1000) / 100.0,
-        30.0 + static_cast<double>(seq % 500) / 10.0, static_cast<unsigned>(seq % 17));
-    return std::string(b, static_cast<std::size_t>(n));
-}
-
-std::vector<std::string> make_payloads(std::size_t packets, unsigned per_packet) {
-    std::vector<std::string> out;
-    std::uint64_t seq = 0;
-    for (std::size_t i = 0; i < packets; ++i) {
-        std::string p;
-        for (unsigned k = 0; k < per_packet; ++k) {
-            p += sensor_event(seq++);
-            if (per_packet > 1) p += '\n';
-        }
-        out.push_back(std::move(p));
-    }
-    return out;
 }
 
 // ---- reference: simdjson On Demand, every value visited (perf/common/ondemand_reference.h) --
@@ -514,7 +489,7 @@ int main(int argc, char** argv) {
     std::map<std::string, double> payload_bytes;
     std::pair<double, double> rx_floor{0, 0};  // packets/s, packets per CPU-second
     for (const auto& c : cases) {
-        const auto payloads = make_payloads(packets, c.per_packet);
+        const auto payloads = perf::sensor_payloads(packets, c.per_packet);
         std::vector<testing::frame> frames;
         double bytes = 0;
         for (const auto& p : payloads) {

@@ -42,6 +42,7 @@
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <span>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -246,6 +247,12 @@ struct synthetic_input {
             ds[i].dst_port = 5140;
         }
     }
+    // The next burst (at most 32, not wrapping past the last distinct datagram) once `done` of
+    // `events` have gone.
+    std::span<const pipeline::datagram> burst(std::uint64_t done, std::uint64_t events) const {
+        const std::size_t at = done % distinct;
+        return {ds.data() + at, std::min<std::size_t>({32, distinct - at, events - done})};
+    }
 };
 
 core_result bench_core(std::uint64_t events) {
@@ -268,16 +275,13 @@ core_result bench_core(std::uint64_t events) {
         return r;
     }
     const synthetic_input in;
-    const auto& ds = in.ds;
-    constexpr std::size_t distinct = synthetic_input::distinct;
     const double c0 = thread_cpu_s();
     const std::int64_t t0 = mono_ns();
     std::uint64_t done = 0;
     while (done < events) {
-        const std::size_t at = done % distinct;
-        const std::size_t n = std::min<std::size_t>({32, distinct - at, events - done});
-        (void)p->process(std::span<const pipeline::datagram>(ds.data() + at, n));
-        done += n;
+        const auto b = in.burst(done, events);
+        (void)p->process(b);
+        done += b.size();
         if ((done & 1023) < 32) p->poll(mono_ns());
     }
     p->flush();
@@ -415,15 +419,13 @@ side_result bench_sluice_capture_simulated(const fs::path& work, std::uint64_t e
         return r;
     }
     const synthetic_input in;
-    constexpr std::size_t distinct = synthetic_input::distinct;
     const double c0 = self_cpu_s();
     const std::int64_t t0 = mono_ns();
     std::uint64_t done = 0;
     while (done < events) {
-        const std::size_t at = done % distinct;
-        const std::size_t n = std::min<std::size_t>({32, distinct - at, events - done});
-        (void)p->process(std::span<const pipeline::datagram>(in.ds.data() + at, n));
-        done += n;
+        const auto b = in.burst(done, events);
+        (void)p->process(b);
+        done += b.size();
         const std::int64_t now = mono_ns();
         if ((done & 1023) < 32) p->poll(now);
         if (rate > 0) {

@@ -18,6 +18,7 @@
 
 #include "../common/discard_storage.h"
 #include "../common/ondemand_reference.h"
+#include "../common/sensor_events.h"
 #include "../common/sensor_store.h"
 
 #include <sluice/base/clock.h>
@@ -38,22 +39,6 @@
 #include <vector>
 
 using namespace sluice;
-
-namespace {
-
-// Same shape as bench-pipeline-dpdk's sensor_event.
-std::string sensor_event(std::uint64_t seq) {
-    char b[160];
-    const int n = std::snprintf(
-        b, sizeof b,
-        R"({"sensor_id":%u,"seq":%llu,"ts":%llu,"temp":%.2f,"hum":%.1f,"site":"plant-%02u"})",
-        static_cast<unsigned>(seq % 1000), static_cast<unsigned long long>(seq),
-        1700000000000ULL + seq, 15.0 + static_cast<double>(seq % 1000) / 100.0,
-        30.0 + static_cast<double>(seq % 500) / 10.0, static_cast<unsigned>(seq % 17));
-    return std::string(b, static_cast<std::size_t>(n));
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
     std::uint64_t events = 200'000;
@@ -80,14 +65,9 @@ int main(int argc, char** argv) {
     if (per_packet == 0 || events == 0) return 2;
 
     constexpr std::size_t distinct = 4096;
-    std::vector<std::string> bufs(distinct);
+    std::vector<std::string> bufs = perf::sensor_payloads(distinct, per_packet);
     std::vector<pipeline::datagram> ds(distinct);
-    std::uint64_t seq = 0;
     for (std::size_t i = 0; i < distinct; ++i) {
-        for (unsigned k = 0; k < per_packet; ++k) {
-            bufs[i] += sensor_event(seq++);
-            if (per_packet > 1) bufs[i] += '\n';
-        }
         const std::size_t len = bufs[i].size();
         bufs[i].append(128, ' ');  // DPDK mbufs leave >= 526 bytes after the payload
         ds[i].payload = bytes_view(reinterpret_cast<const std::byte*>(bufs[i].data()), len);
