@@ -144,6 +144,13 @@ def by_label(metrics, name, label):
     return d
 
 
+def drops_between(m0, m1):
+    """Events dropped between two scrapes, by reason (reasons with none left out)."""
+    before = by_label(m0, "sluice_events_dropped_total", "reason")
+    after = by_label(m1, "sluice_events_dropped_total", "reason")
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+
+
 def last_result(text):
     for line in reversed(text.splitlines()):
         if line.startswith("RESULT "):
@@ -362,9 +369,7 @@ def step_sluice(sluice, work, rate, seconds, idx):
     sent = (g or {}).get("events", 0)
     d = lambda name: msum(m1, name) - msum(m0, name)  # noqa: E731
     stored, received = d("sluice_events_stored_total"), d("sluice_events_received_total")
-    drops = {k: v - by_label(m0, "sluice_events_dropped_total", "reason").get(k, 0)
-             for k, v in by_label(m1, "sluice_events_dropped_total", "reason").items()}
-    drops = {k: v for k, v in drops.items() if v}
+    drops = drops_between(m0, m1)
     rejected = d("sluice_events_rejected_total")
     wall = max(t_last - t0, gen_s, 1e-3)
     cpu = (c1 - c0) if c0 is not None and c1 is not None else None
@@ -508,9 +513,7 @@ def dpdk_path(sluice, work, seconds, packets):
         d = lambda name: msum(m1, name) - msum(m0, name)  # noqa: E731
         stored, received = d("sluice_events_stored_total"), d("sluice_events_received_total")
         dropped = d("sluice_events_dropped_total")
-        reasons = {k: v - by_label(m0, "sluice_events_dropped_total", "reason").get(k, 0)
-                   for k, v in by_label(m1, "sluice_events_dropped_total", "reason").items()}
-        reasons = {k: int(v) for k, v in reasons.items() if v}
+        reasons = {k: int(v) for k, v in drops_between(m0, m1).items()}
         cpu = c1 - c0
         q = {lab.get("quantile"): v for lab, v in m1.get("sluice_pipeline_durable_latency_us", [])}
         res.append({"events_per_packet": batch, "received_per_s": received / (t1 - t0),
@@ -786,9 +789,7 @@ def steps_dpdk_veth(sluice, work, rates, seconds, limit_s=420.0):
             sent = (g or {}).get("events", 0)
             d = lambda name: msum(m1, name) - msum(m0, name)  # noqa: E731
             stored, received = d("sluice_events_stored_total"), d("sluice_events_received_total")
-            drops = {k: v - by_label(m0, "sluice_events_dropped_total", "reason").get(k, 0)
-                     for k, v in by_label(m1, "sluice_events_dropped_total", "reason").items()}
-            drops = {k: v for k, v in drops.items() if v}
+            drops = drops_between(m0, m1)
             wall = max(t_last - t0, gen_s, 1e-3)
             cpu = (c1 - c0) if c0 is not None and c1 is not None else None
             q = hist_quantiles(m0, m1, "sluice_pipeline_durable_latency_seconds")
