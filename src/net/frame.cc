@@ -1,7 +1,9 @@
-// Ethernet/VLAN/IPv4/IPv6/UDP decode, IPv4 reassembly, ARP and ICMP echo responders.
+// Ethernet/VLAN/IPv4/IPv6/UDP decode, IPv4 reassembly, ARP and ICMP echo responders, and the
+// sender frames of frame_tx.h (they share the L2, ARP and checksum helpers).
 
 #include <sluice/base/assert.h>
 #include <sluice/net/frame.h>
+#include <sluice/net/frame_tx.h>
 
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -546,19 +548,41 @@ void put_l2(std::byte* out, bytes_view req, const l2_info& l2, const mac_address
     std::memcpy(out + 12, req.data() + 12, l2.l3_offset - 12);
 }
 
+constexpr std::uint16_t arp_op_request = 1;
+constexpr std::uint16_t arp_op_reply = 2;
+
+// The ARP body (IPv4 over Ethernet) of `frame` if it is one with operation `op`, else null.
+const std::byte* arp_body(bytes_view frame, std::uint16_t op) noexcept {
+    l2_info l2;
+    if (parse_l2(frame, l2) != drop_reason::none || l2.ethertype != ethertype_arp) return nullptr;
+    if (l2.l3_offset + arp_ipv4_bytes > frame.size()) return nullptr;
+    const std::byte* a = frame.data() + l2.l3_offset;
+    if (be16(a) != 1 || be16(a + 2) != ethertype_ipv4 || u8(a + 4) != 6 || u8(a + 5) != 4 ||
+        be16(a + 6) != op)
+        return nullptr;
+    return a;
+}
+
+// Writes an ARP body (IPv4 over Ethernet) at `a`.
+void put_arp(std::byte* a, std::uint16_t op, const mac_address& sender_mac,
+             const ip_address& sender_ip, const mac_address& target_mac,
+             const ip_address& target_ip) noexcept {
+    store_be<std::uint16_t>(a, 1);
+    store_be<std::uint16_t>(a + 2, ethertype_ipv4);
+    a[4] = std::byte{6};
+    a[5] = std::byte{4};
+    store_be<std::uint16_t>(a + 6, op);
+    put_mac(a + 8, sender_mac);
+    put_v4(a + 14, sender_ip);
+    put_mac(a + 18, target_mac);
+    put_v4(a + 24, target_ip);
+}
+
 }  // namespace
 
 std::optional<arp_request> parse_arp_request(bytes_view frame) noexcept {
-    l2_info l2;
-    if (parse_l2(frame, l2) != drop_reason::none || l2.ethertype != ethertype_arp) {
-        return std::nullopt;
-    }
-    if (l2.l3_offset + arp_ipv4_bytes > frame.size()) return std::nullopt;
-    const std::byte* a = frame.data() + l2.l3_offset;
-    if (be16(a) != 1 || be16(a + 2) != ethertype_ipv4 || u8(a + 4) != 6 || u8(a + 5) != 4 ||
-        be16(a + 6) != 1) {
-        return std::nullopt;
-    }
+    const std::byte* a = arp_body(frame, arp_op_request);
+    if (a == nullptr) return std::nullopt;
     arp_request r;
     r.sender_mac = mac_at(a + 8);
     r.sender_ip = v4_at(a + 14);
@@ -577,16 +601,7 @@ std::size_t build_arp_reply(bytes_view frame, const ip_address& our_ip, const ma
     if (out.size() < len) return 0;
     std::memset(out.data(), 0, len);
     put_l2(out.data(), frame, l2, req->sender_mac, our_mac);
-    std::byte* a = out.data() + l2.l3_offset;
-    store_be<std::uint16_t>(a, 1);
-    store_be<std::uint16_t>(a + 2, ethertype_ipv4);
-    a[4] = std::byte{6};
-    a[5] = std::byte{4};
-    store_be<std::uint16_t>(a + 6, 2);  // reply
-    put_mac(a + 8, our_mac);
-    put_v4(a + 14, our_ip);
-    put_mac(a + 18, req->sender_mac);
-    put_v4(a + 24, req->sender_ip);
+    put_arp(out.data() + l2.l3_offset, arp_op_reply, our_mac, our_ip, req->sender_mac, req->sender_ip);
     return len;
 }
 
@@ -637,6 +652,66 @@ std::size_t build_icmp_echo_reply(bytes_view frame, const ip_address& our_ip,
         ricmp + 2,
         static_cast<std::uint16_t>(~ones_complement_sum(bytes_view(ricmp, icmp.size())) & 0xffff));
     return len;
+}
+
+// ---- sender frames (frame_tx.h) ----------------------------------------------------------------
+
+std::size_t build_udp4_frame(const udp4_endpoints& e, std::uint16_t ip_id, bytes_view payload,
+                             mutable_bytes out, bool udp_checksum) noexcept {
+    constexpr std::size_t headers = ipv4_min_header_bytes + udp_header_bytes;
+    if (e.src_ip.v6 || e.dst_ip.v6 || payload.size() > 65535 - headers) return 0;
+    const std::size_t ip_len = headers + payload.size();
+    const std::size_t len = std::max(min_frame_bytes, eth_header_bytes + ip_len);
+    if (out.size() < len) return 0;
+    std::byte* f = out.data();
+    std::memset(f, 0, eth_header_bytes + headers);
+    put_mac(f, e.dst_mac);
+    put_mac(f + 6, e.src_mac);
+    store_be<std::uint16_t>(f + 12, ethertype_ipv4);
+    std::byte* ip = f + eth_header_bytes;
+    ip[0] = std::byte{0x45};
+    store_be<std::uint16_t>(ip + 2, static_cast<std::uint16_t>(ip_len));
+    store_be<std::uint16_t>(ip + 4, ip_id);
+    ip[8] = std::byte{64};  // TTL
+    ip[9] = std::byte{proto_udp};
+    put_v4(ip + 12, e.src_ip);
+    put_v4(ip + 16, e.dst_ip);
+    store_be<std::uint16_t>(ip + 10, static_cast<std::uint16_t>(
+                                         ~ones_complement_sum(bytes_view(ip, ipv4_min_header_bytes)) & 0xffff));
+    std::byte* udp = ip + ipv4_min_header_bytes;
+    const std::size_t udp_len = udp_header_bytes + payload.size();
+    store_be<std::uint16_t>(udp, e.src_port);
+    store_be<std::uint16_t>(udp + 2, e.dst_port);
+    store_be<std::uint16_t>(udp + 4, static_cast<std::uint16_t>(udp_len));
+    if (!payload.empty()) std::memcpy(udp + udp_header_bytes, payload.data(), payload.size());
+    if (eth_header_bytes + ip_len < len)
+        std::memset(f + eth_header_bytes + ip_len, 0, len - eth_header_bytes - ip_len);
+    if (udp_checksum) {
+        // Over the pseudo-header + UDP header + payload (RFC 768); a computed 0 goes out as
+        // 0xffff, since 0 means "no checksum".
+        const std::uint16_t c = static_cast<std::uint16_t>(
+            ~ones_complement_sum(bytes_view(udp, udp_len), pseudo_sum(e.src_ip, e.dst_ip, udp_len)) & 0xffff);
+        store_be<std::uint16_t>(udp + 6, c == 0 ? 0xffff : c);
+    }
+    return len;
+}
+
+std::size_t build_arp_request(const mac_address& our_mac, const ip_address& our_ip,
+                              const ip_address& target_ip, mutable_bytes out) noexcept {
+    if (our_ip.v6 || target_ip.v6 || out.size() < min_frame_bytes) return 0;
+    std::byte* f = out.data();
+    std::memset(f, 0, min_frame_bytes);
+    put_mac(f, mac_address{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}});  // broadcast
+    put_mac(f + 6, our_mac);
+    store_be<std::uint16_t>(f + 12, ethertype_arp);
+    put_arp(f + eth_header_bytes, arp_op_request, our_mac, our_ip, mac_address{}, target_ip);
+    return min_frame_bytes;
+}
+
+std::optional<mac_address> parse_arp_reply(bytes_view frame, const ip_address& from_ip) noexcept {
+    const std::byte* a = arp_body(frame, arp_op_reply);
+    if (a == nullptr || !same_v4(a + 14, from_ip)) return std::nullopt;
+    return mac_at(a + 8);
 }
 
 }  // namespace sluice::net
