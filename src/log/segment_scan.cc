@@ -140,7 +140,7 @@ scan_result scan_segment(storage& st, int fd, const scan_options& opts, const ba
             }
             if (zeros) r.stop = errc::ok;
         }
-        if (r.stop != errc::ok && r.stop != errc::io_error)
+        if (opts.classify_torn_tail && r.stop != errc::ok && r.stop != errc::io_error)
             r.torn_tail = unwritten_block_in_batch(st, fd, r.stop_pos, r.file_bytes);
     }
     return r;

@@ -80,6 +80,7 @@ int verify_data_dir(const verify_options& opts, std::ostream& out, std::ostream&
         std::int64_t first = -1, next = expected;
         std::uint64_t batches = 0, records = 0, bytes = 0;
         std::string status = "ok";
+        std::string torn_note;  // with status "ok": the crash tail it passed over
         for (std::int64_t base : pd.segments) {
             if (base != expected) {
                 status = fmt::format("gap: segment {} but expected {}", base, expected);
@@ -92,6 +93,7 @@ int verify_data_dir(const verify_options& opts, std::ostream& out, std::ostream&
             }
             scan_options so;
             so.expected_base = base;
+            so.classify_torn_tail = true;
             auto r = scan_segment(*st, *fd, so);
             st->close(*fd);
             batches += r.batches;
@@ -104,9 +106,9 @@ int verify_data_dir(const verify_options& opts, std::ostream& out, std::ostream&
                 if (r.torn_tail && base == pd.segments.back()) {
                     // A crash's torn tail in the active segment: written after the last
                     // fdatasync, never durable or visible; the next start truncates it.
-                    status = fmt::format("ok, torn tail at byte {} of segment {} (an incomplete "
-                                         "write after the last sync; truncated at the next start)",
-                                         r.stop_pos, base);
+                    torn_note = fmt::format(", torn tail at byte {} of segment {} (an incomplete "
+                                            "write after the last sync; truncated at the next start)",
+                                            r.stop_pos, base);
                     break;
                 }
                 status = fmt::format("damaged: segment {} byte {}: {}", base, r.stop_pos,
@@ -114,10 +116,10 @@ int verify_data_dir(const verify_options& opts, std::ostream& out, std::ostream&
                 break;
             }
         }
-        if (!status.starts_with("ok")) intact = false;
+        if (status != "ok") intact = false;
         out << fmt::format("{} {} offsets [{}, {}) batches {} records {} segments {} bytes {} {}\n",
                            pd.topic, pd.partition, first < 0 ? pd.segments.front() : first, next,
-                           batches, records, pd.segments.size(), bytes, status);
+                           batches, records, pd.segments.size(), bytes, status + torn_note);
     }
     out << fmt::format("{} partitions, {}\n", parts.size(), intact ? "all intact" : "DAMAGED");
     return intact ? 0 : 1;

@@ -36,7 +36,7 @@ struct scan_result {
     // whole 4 KiB-aligned block, or everything from a block boundary to the batch's end, is zero
     // (preallocated space no write reached). What a crash leaves after the last fdatasync; in the
     // active segment it was never durable. A flipped bit or overwritten bytes never look so.
-    bool torn_tail = false;
+    bool torn_tail = false;  // only looked for with scan_options::classify_torn_tail
 };
 
 struct scan_options {
@@ -44,6 +44,9 @@ struct scan_options {
     bool verify_crc = true;           // false: headers, lengths and continuity only
     // Treat a run of zero bytes after the last batch as the preallocated tail (not corruption).
     bool allow_zero_tail = true;
+    // Set scan_result::torn_tail when the scan stops early (one more read of the failing batch;
+    // `sluice log verify` wants it, recovery truncates there either way).
+    bool classify_torn_tail = false;
 };
 
 // Called for each valid batch with its header and position.
