@@ -619,8 +619,9 @@ std::size_t dpdk_port::transmit(unsigned queue, std::span<const bytes_view> fram
         std::size_t ok = 0;
         for (std::size_t i = 0; i < n; ++i) {
             const bytes_view f = frames[sent + i];
-            char* d = rte_pktmbuf_append(bufs[i], static_cast<std::uint16_t>(std::min<std::size_t>(f.size(), 0xffff)));
-            if (d == nullptr || f.size() > 0xffff) break;  // larger than the data room
+            char* d = f.size() > 0xffff ? nullptr
+                                        : rte_pktmbuf_append(bufs[i], static_cast<std::uint16_t>(f.size()));
+            if (d == nullptr) break;  // larger than the data room
             std::memcpy(d, f.data(), f.size());
             ++ok;
         }
