@@ -2,7 +2,8 @@
 // Byte 0 picks tailroom (none / padded) and the size of `out`; the rest is the payload.
 // Differential checks: every event we accept must also be accepted by simdjson's DOM parser
 // (full validation), except for numbers DOM cannot represent (we accept any magnitude); and a
-// parser without the structural fast path must return exactly the same results.
+// parser without the structural fast path must return exactly the same results, as must one
+// that gathers the payload's 0x1e-separated pieces as one burst (event_parser::gather).
 
 #include <sluice/event/event.h>
 
@@ -96,6 +97,44 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         check(err == simdjson::SUCCESS);
         check(el.is_object());
+    }
+
+    // Burst gathering: the payload split at 0x1e bytes is a burst of datagrams lying back to
+    // back in the buffer; gathered and parsed one by one they must give what the exact parser
+    // gives each alone, spans into that datagram.
+    static event_parser burst(parser_options{.max_datagram_bytes = 65536});
+    std::array<bytes_view, 16> parts;
+    std::size_t nparts = 0;
+    for (std::size_t b = 0; nparts < parts.size();) {
+        const void* sep = std::memchr(buf.get() + b, 0x1e, n - b);
+        const std::size_t e = sep != nullptr ? static_cast<std::size_t>(
+                                                   static_cast<const std::uint8_t*>(sep) - buf.get())
+                                             : n;
+        parts[nparts++] = bytes_view(reinterpret_cast<const std::byte*>(buf.get()) + b, e - b);
+        if (sep == nullptr) break;
+        b = e + 1;
+    }
+    burst.begin_burst();
+    for (std::size_t k = 0; k < nparts; ++k) burst.gather(parts[k]);
+    burst.index_burst();
+    for (std::size_t k = 0; k < nparts; ++k) {
+        const bytes_view d = parts[k];
+        const std::size_t after = n + tailroom - static_cast<std::size_t>(
+                                                     reinterpret_cast<const std::uint8_t*>(d.data()) +
+                                                     d.size() - buf.get());
+        std::array<event_result, 8> bx, ex;
+        const std::size_t nb = burst.parse_datagram(d, after, r, 1234, std::span(bx.data(), out_size));
+        const std::size_t ne = exact.parse_datagram(d, after, r, 1234, std::span(ex.data(), out_size));
+        check(nb == ne && burst.last_overflow() == exact.last_overflow());
+        for (std::size_t i = 0; i < nb; ++i) {
+            check(bx[i].reason == ex[i].reason && bx[i].has_key == ex[i].has_key &&
+                  bx[i].timestamp_from_event == ex[i].timestamp_from_event &&
+                  bx[i].timestamp_ms == ex[i].timestamp_ms);
+            check(bx[i].raw.data() == ex[i].raw.data() && bx[i].raw.size() == ex[i].raw.size());
+            check(bx[i].key.size() == ex[i].key.size() &&
+                  (bx[i].key.empty() ||
+                   std::memcmp(bx[i].key.data(), ex[i].key.data(), bx[i].key.size()) == 0));
+        }
     }
     return 0;
 }

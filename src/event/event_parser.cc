@@ -6,9 +6,11 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstring>
+#include <vector>
 
 #include <emmintrin.h>  // SSE2: part of every x86-64 baseline
 
@@ -463,11 +465,21 @@ close:  // idx[i] closes the container at depth - 1
 
 class event_parser_impl {
 public:
-    event_parser_impl(std::size_t capacity, bool structural_fast_path)
-        : _capacity(capacity),
-          _structural_fast_path(structural_fast_path),
-          _scratch(new char[capacity + simdjson::SIMDJSON_PADDING]()),
-          _keys(new std::byte[capacity]()) {
+    explicit event_parser_impl(const parser_options& o)
+        : _capacity(o.max_datagram_bytes),
+          _structural_fast_path(o.structural_fast_path),
+          _scratch(new char[o.max_datagram_bytes + simdjson::SIMDJSON_PADDING]()),
+          _keys(new std::byte[o.max_datagram_bytes]()) {
+        const std::size_t capacity = _capacity;
+        if (_structural_fast_path && o.gather_bytes > 0 && o.gather_payloads_max > 0 &&
+            o.gather_payload_bytes_max > 0) {
+            _g_bytes = std::min<std::size_t>(o.gather_bytes, 0xffff'0000u);
+            _g_payload_max = std::min(o.gather_payload_bytes_max, _g_bytes - 1);
+            _g.resize(o.gather_payloads_max);
+            _gbuf.reset(new char[_g_bytes + simdjson::SIMDJSON_PADDING]());
+            const auto gerr = _gdom.allocate(_g_bytes, max_depth);
+            SLUICE_ASSERT(gerr == simdjson::SUCCESS, "simdjson burst parser allocation failed");
+        }
         const auto err = _parser.allocate(capacity, max_depth + 2);
         SLUICE_ASSERT(err == simdjson::SUCCESS, "simdjson parser allocation failed");
         // DOM nesting limit = containers (root included); max_depth + 1 nested containers is
@@ -484,16 +496,79 @@ public:
     // within capacity, with SIMDJSON_PADDING readable after it, that stage 1 accepts (UTF-8,
     // control characters, closed strings). Each event then takes its structurals from the
     // payload's index (payload_line); until the first event that needs the per-event path.
-    void end_payload() noexcept { _pl_base = nullptr; }
+    void end_payload() noexcept {
+        _pl_base = nullptr;
+        _pl_burst = false;
+    }
     void begin_payload(const char* base, std::size_t len, std::size_t tailroom) noexcept {
+        if (_pl_burst) return;  // the burst's index covers this payload
         _pl_base = nullptr;
         if (_structural_fast_path && tailroom >= simdjson::SIMDJSON_PADDING &&
             std::memchr(base, '\\', len) == nullptr)
             (void)index(base, len);
     }
 
-    // Parses one event [ev, ev+len) with `after` readable bytes following it into `r`.
-    void parse(const char* ev, std::size_t len, std::size_t after, const compiled_rules& rules,
+    // Burst gathering (event_parser::gather). The copies lie in _gbuf in gather order, a '\n'
+    // after each: after a successful stage 1 no '\n' is inside a string (a raw control
+    // character there is a stage-1 error), so each copy starts outside a string and its
+    // structurals are exactly those a stage-1 pass over it alone would find (and it is valid
+    // UTF-8 by itself: no multi-byte sequence spans an ASCII byte).
+    void begin_burst() noexcept {
+        _gn = 0;
+        _gused = 0;
+        _gcursor = 0;
+        _g_scursor = 0;
+    }
+    void gather(const std::byte* p, std::size_t n) noexcept {
+        if (_gn == _g.size() || n > _g_payload_max || n + 1 > _g_bytes - _gused) return;
+        char* const dst = _gbuf.get() + _gused;
+        std::memcpy(dst, p, n);
+        if (std::memchr(dst, '\\', n) != nullptr) return;  // the fast path takes none
+        dst[n] = '\n';
+        _g[_gn++] = {p, static_cast<std::uint32_t>(n), static_cast<std::uint32_t>(_gused)};
+        _gused += n + 1;
+    }
+    void index_burst() noexcept {
+        if (_gn == 0) return;
+        simdjson::internal::dom_parser_implementation& st1 = *_gdom.implementation;
+        if (st1.stage1(reinterpret_cast<const std::uint8_t*>(_gbuf.get()), _gused,
+                       simdjson::stage1_mode::regular) != simdjson::SUCCESS) {
+            _gn = 0;  // every payload the per-datagram way
+            return;
+        }
+        _g_idx = st1.structural_indexes.get();
+        _g_n = st1.n_structural_indexes;
+    }
+    // The gathered copy of the payload [p, p + n) (its next one in gather order), or null.
+    // Found: the burst's index serves this payload's events (until one needs the per-event
+    // path) and `tailroom` is the readable bytes after the copy.
+    const char* take_gathered(const std::byte* p, std::size_t n, std::size_t& tailroom) noexcept {
+        for (std::size_t j = _gcursor; j < _gn; ++j) {
+            if (_g[j].src != p || _g[j].size != n) continue;
+            _gcursor = j + 1;
+            const std::uint32_t off = _g[j].offset;
+            _pl_base = _gbuf.get();
+            _pl_idx = _g_idx;
+            _pl_n = _g_n;
+            // payload_line skips forward from here to the event's first structural: usually
+            // none to skip (the previous payload's events ended right before this one).
+            _pl_cursor = _g_scursor;
+            _pl_burst = true;
+            tailroom = _g_bytes + simdjson::SIMDJSON_PADDING - (off + n);
+            return _gbuf.get() + off;
+        }
+        return nullptr;
+    }
+    // After a gathered payload: where the next one's structurals start (or before).
+    void end_gathered() noexcept {
+        if (_pl_base != nullptr) _g_scursor = _pl_cursor;
+    }
+
+    // Parses one event [ev, ev+len) into `r`, reading its bytes from `text` (ev itself, or the
+    // same bytes in a gathered copy) with `after` readable bytes following them there; r's
+    // spans point into [ev, ev+len).
+    void parse(const char* ev, const char* text, std::size_t len, std::size_t after,
+               const compiled_rules& rules,
                std::int64_t ingest_ms, parser_stats& stats, event_result& r) noexcept;
 
 private:
@@ -568,11 +643,30 @@ private:
     }
     bool payload_line(const char* ev, std::size_t len) noexcept;
     const char* _pl_base = nullptr;
+    bool _pl_burst = false;  // _pl_* is the burst's index (take_gathered)
     const std::uint32_t* _pl_idx = nullptr;
     std::uint32_t _pl_n = 0;
     std::uint32_t _pl_cursor = 0;
     od::parser _parser;
     simdjson::dom::parser _dom;
+    // Burst gathering: copies, their table, and a stage-1 parser of its own (the per-event
+    // path reuses _dom's index while later payloads of the burst still need this one).
+    struct gathered_payload {
+        const std::byte* src;
+        std::uint32_t size;
+        std::uint32_t offset;  // in _gbuf
+    };
+    std::vector<gathered_payload> _g;  // size: gather_payloads_max (0: gathering off)
+    std::size_t _gn = 0;
+    std::size_t _gcursor = 0;
+    std::size_t _gused = 0;
+    std::size_t _g_bytes = 0;
+    std::size_t _g_payload_max = 0;
+    std::unique_ptr<char[]> _gbuf;
+    simdjson::dom::parser _gdom;
+    const std::uint32_t* _g_idx = nullptr;
+    std::uint32_t _g_n = 0;
+    std::uint32_t _g_scursor = 0;
     std::unique_ptr<char[]> _scratch;
     std::unique_ptr<std::byte[]> _keys;
     std::size_t _keys_used = 0;
@@ -843,7 +937,7 @@ bool event_parser_impl::payload_line(const char* ev, std::size_t len) noexcept {
     return true;
 }
 
-void event_parser_impl::parse(const char* ev, std::size_t len, std::size_t after,
+void event_parser_impl::parse(const char* ev, const char* text, std::size_t len, std::size_t after,
                               const compiled_rules& rules, std::int64_t ingest_ms,
                               parser_stats& stats, event_result& r) noexcept {
     r = event_result{};
@@ -853,10 +947,10 @@ void event_parser_impl::parse(const char* ev, std::size_t len, std::size_t after
         r.reason = reject_reason::too_large;
         return;
     }
-    const char* buf = ev;
+    const char* buf = text;
     std::size_t buf_cap = len + after;
     if (after < simdjson::SIMDJSON_PADDING) {
-        std::memcpy(_scratch.get(), ev, len);
+        std::memcpy(_scratch.get(), text, len);
         buf = _scratch.get();
         buf_cap = len + simdjson::SIMDJSON_PADDING;
         ++stats.scratch_copies;
@@ -1041,8 +1135,7 @@ inline void event_parser_impl::finish(event_result& r, const char* ev, const cha
 // event_parser
 
 event_parser::event_parser(const parser_options& options)
-    : _impl(std::make_unique<event_parser_impl>(options.max_datagram_bytes,
-                                                   options.structural_fast_path)),
+    : _impl(std::make_unique<event_parser_impl>(options)),
       _capacity(options.max_datagram_bytes) {
     SLUICE_ASSERT(options.max_datagram_bytes > 0);
 #if defined(__PCLMUL__)
@@ -1051,6 +1144,11 @@ event_parser::event_parser(const parser_options& options)
 #endif
 }
 event_parser::~event_parser() = default;
+void event_parser::begin_burst() noexcept { _impl->begin_burst(); }
+void event_parser::gather(bytes_view payload) noexcept {
+    _impl->gather(payload.data(), payload.size());
+}
+void event_parser::index_burst() noexcept { _impl->index_burst(); }
 event_parser::event_parser(event_parser&&) noexcept = default;
 event_parser& event_parser::operator=(event_parser&&) noexcept = default;
 
@@ -1072,7 +1170,12 @@ std::size_t event_parser::parse_datagram(bytes_view payload, std::size_t tailroo
     _last_overflow = 0;
     _impl->reset_keys();
     _impl->end_payload();  // per event unless the NDJSON branch below indexes the payload
-    const char* const base = reinterpret_cast<const char*>(payload.data());
+    // A gathered payload is read from its copy (the burst's index covers it); the results'
+    // spans point into the payload at the same offsets.
+    const char* const input = reinterpret_cast<const char*>(payload.data());
+    const char* const copy = _impl->take_gathered(payload.data(), payload.size(), tailroom);
+    if (copy != nullptr) ++_stats.gathered;
+    const char* const base = copy != nullptr ? copy : input;
     const char* const end = base + payload.size();
     std::size_t written = 0;
 
@@ -1082,7 +1185,7 @@ std::size_t event_parser::parse_datagram(bytes_view payload, std::size_t tailroo
             return;
         }
         event_result& r = out[written++];
-        _impl->parse(b, static_cast<std::size_t>(e - b),
+        _impl->parse(input + (b - base), b, static_cast<std::size_t>(e - b),
                      static_cast<std::size_t>(end - e) + tailroom, rules, ingest_ms, _stats, r);
         if (r.accepted()) {
             ++_stats.events_accepted;
@@ -1156,6 +1259,7 @@ std::size_t event_parser::parse_datagram(bytes_view payload, std::size_t tailroo
         }
     }
     _stats.overflow_events += _last_overflow;
+    if (copy != nullptr) _impl->end_gathered();
     return written;
 }
 

@@ -512,6 +512,10 @@ std::size_t pipeline::process(std::span<const datagram> burst) noexcept {
     for (const datagram& d : burst) need_clock |= d.rx_wall_ms == 0;
     const std::int64_t ingest_ms = need_clock ? wall_ms() : 0;
     s.begin();
+    // One stage-1 pass over the burst's small payloads (event_parser::gather).
+    s.parser.begin_burst();
+    for (const datagram& d : burst) s.parser.gather(d.payload);
+    s.parser.index_burst();
     for (const datagram& d : burst) s.handle(d, ingest_ms);
     s.end();
     return burst.size();
@@ -632,6 +636,7 @@ std::unique_ptr<pipeline> pipeline_set::make_pipeline(unsigned core, std::string
     if (!app) return fail("pipeline: no appender left in the log store (max_appenders)");
     event::parser_options po;
     po.max_datagram_bytes = m.opts.max_datagram_bytes;
+    if (!m.opts.gather_bursts) po.gather_bytes = 0;
     auto s = std::make_unique<core_state>(std::move(*app), po);
     s->set = &m;
     s->block = m.cores[core].get();

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <filesystem>
@@ -559,22 +560,22 @@ TEST(event_parse, pointer_lookup_edge_cases) {
     }
 }
 
-// The structural fast path must give exactly the exact path's results (it only short-cuts
-// events it can prove valid; everything else goes the DOM / on-demand way). Seeds cover the
-// sensor shape, nesting, every scalar kind and pointer kinds, alone and as NDJSON payloads of
-// several lines; every single-byte deletion,
-// duplication and replacement by a JSON-significant byte of each seed is compared on reason,
-// raw span, key and timestamp, in place and from the scratch copy.
-TEST(event_parse, structural_fast_path_matches_exact_path) {
-    event_parser fast;
-    event_parser exact(parser_options{.max_datagram_bytes = 65536, .structural_fast_path = false});
-    const std::array<compiled_rules, 3> rules = {
+namespace {
+
+// Rules and inputs of the fast-path differential tests: seeds covering the sensor shape,
+// nesting, every scalar kind and pointer kinds, alone and as NDJSON payloads of several lines;
+// every single-byte deletion, duplication and replacement by a JSON-significant byte of each.
+std::array<compiled_rules, 3> differential_rules() {
+    return {
         rules_of({.key_pointer = "/sensor_id", .require_pointers = {"/sensor_id"},
                   .timestamp_pointer = "/ts"}),
         rules_of({.key_pointer = "/a/0/b", .require_pointers = {"/a", "/s"},
                   .timestamp_pointer = "/m/t"}),
         rules_of({.key_pointer = "/s", .timestamp_pointer = "/t"}),
     };
+}
+
+std::vector<std::string> differential_inputs() {
     const std::vector<std::string> seeds = {
         R"({"sensor_id":17,"seq":42,"ts":1700000000042,"temp":15.42,"hum":30.5,"site":"plant-07"})",
         R"({ "s" : "x y" , "t" : "2024-01-02T03:04:05Z" , "n" : null , "b" : [ true , false ] })",
@@ -622,6 +623,22 @@ TEST(event_parse, structural_fast_path_matches_exact_path) {
             }
         }
     }
+    return inputs;
+}
+
+}  // namespace
+
+// The structural fast path must give exactly the exact path's results (it only short-cuts
+// events it can prove valid; everything else goes the DOM / on-demand way). Seeds cover the
+// sensor shape, nesting, every scalar kind and pointer kinds, alone and as NDJSON payloads of
+// several lines; every single-byte deletion,
+// duplication and replacement by a JSON-significant byte of each seed is compared on reason,
+// raw span, key and timestamp, in place and from the scratch copy.
+TEST(event_parse, structural_fast_path_matches_exact_path) {
+    event_parser fast;
+    event_parser exact(parser_options{.max_datagram_bytes = 65536, .structural_fast_path = false});
+    const std::array<compiled_rules, 3> rules = differential_rules();
+    const std::vector<std::string> inputs = differential_inputs();
     std::size_t accepted = 0;
     for (const std::string& in : inputs) {
         for (const compiled_rules& r : rules) {
@@ -646,4 +663,131 @@ TEST(event_parse, structural_fast_path_matches_exact_path) {
     // The mutations must exercise both outcomes (not a vacuous comparison).
     EXPECT_GT(accepted, inputs.size() / 4);
     EXPECT_LT(accepted, inputs.size() * 3 * 2 * 3);
+}
+
+// Burst gathering (event_parser::gather) must give exactly the per-datagram results, with every
+// span pointing into the payload it came from (not into the gathered copy). Bursts of up to 7
+// consecutive differential inputs, so a burst mixes good events with mutations that break
+// stage 1 for the whole burst (bad UTF-8, an unclosed string, a raw control character) or only
+// one event; some payloads are not gathered (a backslash, longer than the gather bound), some
+// gathered ones are skipped (never parsed, as the pipeline skips a datagram its allow-list
+// drops), and the payloads lie in one buffer without padding after the last.
+TEST(event_parse, burst_gathering_matches_per_datagram_parsing) {
+    event_parser burst(parser_options{.max_datagram_bytes = 65536, .gather_payload_bytes_max = 160});
+    event_parser single(parser_options{.max_datagram_bytes = 65536, .gather_bytes = 0});
+    event_parser exact(parser_options{.max_datagram_bytes = 65536, .structural_fast_path = false});
+    const std::array<compiled_rules, 3> rules = differential_rules();
+    const std::vector<std::string> inputs = differential_inputs();
+    std::size_t compared = 0, accepted = 0, skipped = 0;
+    for (std::size_t first = 0; first < inputs.size(); first += 7) {
+        const std::size_t count = std::min<std::size_t>(1 + first % 7, inputs.size() - first);
+        // All payloads of the burst back to back in one buffer sized exactly to them.
+        std::string all;
+        std::vector<std::pair<std::size_t, std::size_t>> at;  // offset, size
+        for (std::size_t k = 0; k < count; ++k) {
+            at.emplace_back(all.size(), inputs[first + k].size());
+            all += inputs[first + k];
+        }
+        std::vector<char> buf(all.begin(), all.end());
+        auto view = [&](std::size_t k) {
+            return bytes_view(reinterpret_cast<const std::byte*>(buf.data()) + at[k].first,
+                              at[k].second);
+        };
+        const compiled_rules& r = rules[first % rules.size()];
+        burst.begin_burst();
+        for (std::size_t k = 0; k < count; ++k) burst.gather(view(k));
+        burst.index_burst();
+        for (std::size_t k = 0; k < count; ++k) {
+            if ((first + k) % 11 == 5) {  // skipped: the burst's later payloads still match
+                ++skipped;
+                continue;
+            }
+            const bytes_view p = view(k);
+            const std::size_t tail = buf.size() - (at[k].first + at[k].second);
+            std::array<event_result, 16> x{}, y{}, z{};
+            const std::size_t nx = burst.parse_datagram(p, tail, r, 777, x);
+            const std::size_t ny = single.parse_datagram(p, tail, r, 777, y);
+            const std::size_t nz = exact.parse_datagram(p, tail, r, 777, z);
+            const std::string in = str(p);
+            ASSERT_EQ(nx, ny) << in;
+            ASSERT_EQ(nx, nz) << in;
+            ASSERT_EQ(burst.last_overflow(), single.last_overflow()) << in;
+            for (std::size_t e = 0; e < nx; ++e) {
+                for (const event_result* o : {&y[e], &z[e]}) {
+                    ASSERT_EQ(x[e].reason, o->reason) << in;
+                    ASSERT_EQ(x[e].raw.data(), o->raw.data()) << in;  // same span of the payload
+                    ASSERT_EQ(x[e].raw.size(), o->raw.size()) << in;
+                    ASSERT_EQ(x[e].has_key, o->has_key) << in;
+                    ASSERT_EQ(str(x[e].key), str(o->key)) << in;
+                    ASSERT_EQ(x[e].timestamp_from_event, o->timestamp_from_event) << in;
+                    ASSERT_EQ(x[e].timestamp_ms, o->timestamp_ms) << in;
+                }
+                if (x[e].has_key && x[e].key.data() != y[e].key.data()) {
+                    // Only an unescaped key may live outside the payload (gathered payloads
+                    // have no backslash, so never theirs).
+                    ASSERT_NE(str(p).find('\\'), std::string::npos) << in;
+                }
+                ++compared;
+                accepted += x[e].accepted();
+            }
+        }
+    }
+    EXPECT_GT(skipped, 0u);
+    EXPECT_GT(accepted, compared / 8);
+    EXPECT_LT(accepted, compared);
+    // Most datagrams went the burst way (not a comparison of two per-datagram parsers), and
+    // some did not (stage-1 rejections, backslashes, long payloads).
+    EXPECT_GT(burst.stats().gathered, burst.stats().datagrams / 4);
+    EXPECT_LT(burst.stats().gathered, burst.stats().datagrams);
+    EXPECT_EQ(single.stats().gathered, 0u);
+}
+
+// A burst of small sensor datagrams takes one stage-1 pass; a payload with a backslash and one
+// that breaks stage 1 are each handled the per-datagram way with the same outcome.
+TEST(event_parse, burst_gathering_counts_and_falls_back) {
+    event_parser p;
+    const compiled_rules r =
+        rules_of({.key_pointer = "/sensor_id", .require_pointers = {"/sensor_id"}});
+    std::vector<std::string> good;
+    for (int i = 0; i < 32; ++i)
+        good.push_back(R"({"sensor_id":"s-)" + std::to_string(i) + R"(","seq":)" +
+                       std::to_string(i) + "}");
+    auto run_burst = [&](const std::vector<std::string>& ps) {
+        p.begin_burst();
+        for (const auto& s : ps) p.gather(bytes_view(reinterpret_cast<const std::byte*>(s.data()), s.size()));
+        p.index_burst();
+        std::vector<reject_reason> reasons;
+        for (const auto& s : ps) {
+            std::array<event_result, 4> out{};
+            const std::size_t n = p.parse_datagram(
+                bytes_view(reinterpret_cast<const std::byte*>(s.data()), s.size()), 0, r, 1, out);
+            EXPECT_EQ(n, 1u) << s;
+            reasons.push_back(out[0].reason);
+            if (out[0].accepted()) {
+                EXPECT_EQ(str(out[0].raw), s);
+            }
+        }
+        return reasons;
+    };
+    auto before = p.stats();
+    for (const auto why : run_burst(good)) EXPECT_EQ(why, reject_reason::none);
+    EXPECT_EQ(p.stats().gathered - before.gathered, 32u);
+    EXPECT_EQ(p.stats().scratch_copies - before.scratch_copies, 0u);  // tailroom 0: still padded
+
+    std::vector<std::string> mixed = good;
+    mixed[3] = R"({"sensor_id":"a\"b","seq":3})";  // backslash: not gathered, accepted
+    mixed[7] = R"({"sensor_id":"s-7","seq":7)";     // missing '}': not_json, burst unaffected
+    before = p.stats();
+    auto reasons = run_burst(mixed);
+    EXPECT_EQ(reasons[3], reject_reason::none);
+    EXPECT_EQ(reasons[7], reject_reason::not_json);
+    EXPECT_EQ(p.stats().gathered - before.gathered, 31u);
+
+    mixed[9] = "{\"sensor_id\":\"s-\xff\",\"seq\":9}";  // bad UTF-8: stage 1 fails the burst
+    before = p.stats();
+    reasons = run_burst(mixed);
+    EXPECT_EQ(reasons[9], reject_reason::not_json);
+    EXPECT_EQ(reasons[0], reject_reason::none);
+    EXPECT_EQ(reasons[31], reject_reason::none);
+    EXPECT_EQ(p.stats().gathered - before.gathered, 0u);
 }

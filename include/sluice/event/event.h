@@ -149,6 +149,12 @@ struct parser_options {
     // anything it cannot decide goes the exact way. Same results either way: tests turn it off
     // to compare.
     bool structural_fast_path = true;
+    // Burst gathering (see event_parser::gather): payloads up to this size are gathered, into a
+    // buffer of gather_bytes, at most gather_payloads_max of them per burst. A payload that
+    // already holds several events gains little (its own stage-1 pass is amortised over them).
+    std::size_t gather_payload_bytes_max = 512;
+    std::size_t gather_bytes = 32768;
+    std::size_t gather_payloads_max = 64;
 };
 
 // Monotonic counters of one parser (single writer: its core; read them from the same core or
@@ -159,6 +165,7 @@ struct parser_stats {
     std::uint64_t events_rejected = 0;
     std::uint64_t scratch_copies = 0;     // events copied to the padded scratch buffer
     std::uint64_t overflow_events = 0;    // events that did not fit into `out`
+    std::uint64_t gathered = 0;           // datagrams parsed from a burst-level index
     std::uint64_t rejected_by_reason[reject_reason_count] = {};
 };
 
@@ -185,6 +192,27 @@ public:
     [[nodiscard]] std::size_t parse_datagram(bytes_view payload, std::size_t tailroom,
                                              const compiled_rules& rules, std::int64_t ingest_ms,
                                              std::span<event_result> out) noexcept;
+
+    // Burst-level stage 1 (structural fast path). simdjson's stage 1 costs about as much per
+    // call as it does to scan a 100-byte event, so a burst of one-event datagrams paid it once
+    // per event. Instead, the small payloads of one receive burst are copied into one padded
+    // buffer, a '\n' after each, and indexed by ONE stage-1 pass; parse_datagram() of a gathered
+    // payload (same pointer and size, called in gather order; payloads not gathered may come in
+    // between) then takes its structurals from that index. Results are the same either way and
+    // their spans still point into the payload. Per burst:
+    //   parser.begin_burst();
+    //   for (auto p : payloads) parser.gather(p);
+    //   parser.index_burst();
+    //   for (auto p : payloads) n = parser.parse_datagram(p, ...);
+    // gather() skips (silently; the payload goes the per-datagram way) a payload with a
+    // backslash, one longer than gather_payload_bytes_max, or one that would overflow the buffer
+    // (gather_bytes) or the entry table (gather_payloads_max). When stage 1 rejects the burst
+    // (bad UTF-8, an unclosed string, a raw control character in a string, nothing but
+    // whitespace) every payload goes the per-datagram way. Without the structural fast path
+    // these calls do nothing.
+    void begin_burst() noexcept;
+    void gather(bytes_view payload) noexcept;
+    void index_burst() noexcept;
 
     // Events of the last parse_datagram() call that did not fit into `out`.
     [[nodiscard]] std::size_t last_overflow() const noexcept { return _last_overflow; }

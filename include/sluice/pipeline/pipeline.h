@@ -126,6 +126,9 @@ struct pipeline_options {
     std::size_t dlq_value_bytes_max = 65536;    // DLQ record values are truncated to this
     bool source_header = true;                  // add header "src" = "address:port" to records
     std::size_t events_per_datagram_max = 256;  // parser output per datagram; beyond: overflow
+    // One stage-1 pass per burst over its small payloads (event_parser::gather); off: one per
+    // datagram (tests of the per-datagram paths, e.g. the scratch copy).
+    bool gather_bursts = true;
     // Benchmarks only (bench-pipeline --simulate-storage): batches are built and checksummed,
     // then counted as stored (DLQ: rejected) without being handed to the log. Never in `run`.
     bool simulate_storage = false;
