@@ -17,7 +17,7 @@ namespace sluice::log {
 namespace {
 
 void run(std::shared_ptr<storage> backend, const std::string& dir, int producers, int partitions,
-         int batches_per_producer) {
+         int batches_per_producer, int records_per_batch = 4) {
     store_options o;
     o.data_dir = dir;
     o.backend = backend;
@@ -30,6 +30,7 @@ void run(std::shared_ptr<storage> backend, const std::string& dir, int producers
     t.name = "conc";
     t.partitions = partitions;
     t.segment_bytes = 256 * 1024;  // several rolls under load
+    t.retention_ms = -1;  // make_batch's timestamps are years old: keep the rolled segments
     ASSERT_EQ(s->create_topic(t), errc::ok);
     s->start();
     std::atomic<std::uint64_t> full{0};
@@ -40,7 +41,8 @@ void run(std::shared_ptr<storage> backend, const std::string& dir, int producers
             ASSERT_TRUE(a);
             for (int i = 0; i < batches_per_producer; ++i) {
                 int part = (i * 7 + w) % partitions;
-                auto b = testing::make_batch("w" + std::to_string(w) + ":", i * 4, 4);
+                auto b = testing::make_batch("w" + std::to_string(w) + ":", i * records_per_batch,
+                                             records_per_batch);
                 auto p = *s->find_partition("conc", part);
                 int tries = 0;
                 errc e;
@@ -80,12 +82,19 @@ void run(std::shared_ptr<storage> backend, const std::string& dir, int producers
         }
         total += static_cast<std::int64_t>(recs.size());
     }
-    EXPECT_EQ(total, std::int64_t{producers} * batches_per_producer * 4);
+    EXPECT_EQ(total, std::int64_t{producers} * batches_per_producer * records_per_batch);
     EXPECT_EQ(seen.size(), static_cast<std::size_t>(total));
 }
 
 TEST(log_concurrency, producers_by_partitions_memory_backend) {
     run(std::make_shared<memory_storage>(), "/c", 4, 8, 3000);
+}
+
+// Batches of 2-4 KiB: the ring copies them with streaming stores (spsc_byte_ring::
+// stream_bytes_min), whose weak ordering the publishing fence must cover.
+TEST(log_concurrency, large_batches_streamed_into_the_ring) {
+    ASSERT_GE(testing::make_batch("w0:", 0, 150).size(), 2048u);  // stream_bytes_min
+    run(std::make_shared<memory_storage>(), "/c", 3, 8, 600, 150);
 }
 
 TEST(log_concurrency, producers_by_partitions_real_files) {
