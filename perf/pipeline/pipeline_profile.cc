@@ -5,6 +5,7 @@
 // the log's writer drains the ring on its own thread. No sockets, no DPDK, no clock in the loop except the pipeline's own.
 //
 //   profile-pipeline [--events N] [--per-packet 1|10] [--simulate-storage] [--parse-only]
+//                    [--batch-bytes N (the pipeline's batch size)]
 //
 // Under callgrind, compare `pipeline::process` inclusive instructions per event between builds
 // (the event count is fixed, so instructions are repeatable on a loaded machine):
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
     bool parse_only = false;
     bool exact = false;
     bool reference = false;
+    std::size_t batch_bytes = pipeline::pipeline_options{}.batch_bytes;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : "0"; };
@@ -56,9 +58,11 @@ int main(int argc, char** argv) {
         else if (a == "--parse-only") parse_only = true;
         else if (a == "--exact") exact = true;
         else if (a == "--reference") reference = true;
+        else if (a == "--batch-bytes") batch_bytes = std::strtoull(next(), nullptr, 10);
         else {
             std::fprintf(stderr, "usage: profile-pipeline [--events N] [--per-packet 1|10] "
-                                 "[--simulate-storage] [--parse-only] [--exact] [--reference]\n");
+                                 "[--simulate-storage] [--parse-only] [--exact] [--reference] "
+                                 "[--batch-bytes N]\n");
             return 2;
         }
     }
@@ -150,6 +154,7 @@ int main(int argc, char** argv) {
     route.rules = rules;
     po.topics = {route};
     po.simulate_storage = simulate;
+    po.batch_bytes = batch_bytes;
     auto set = pipeline::pipeline_set::make(*store, po, &err);
     auto p = set ? set->make_pipeline(0, &err) : nullptr;
     if (!p) {

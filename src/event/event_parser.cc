@@ -13,6 +13,9 @@
 #include <vector>
 
 #include <emmintrin.h>  // SSE2: part of every x86-64 baseline
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 namespace sluice::event {
 
@@ -463,6 +466,33 @@ close:  // idx[i] closes the container at depth - 1
 
 }  // namespace
 
+// Bit 0: a backslash in [p, p + n); bit 1: a '\n' there. Reads [p, p + n) rounded up to 32
+// bytes (the caller's buffer is padded).
+inline unsigned backslash_newline(const char* p, std::size_t n) noexcept {
+#if defined(__AVX2__)
+    const __m256i backslash = _mm256_set1_epi8('\\');
+    const __m256i newline = _mm256_set1_epi8('\n');
+    std::uint64_t bs = 0, nl = 0;
+    for (std::size_t i = 0; i < n; i += 32) {
+        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i));
+        const std::uint64_t in = n - i >= 32 ? 0xffffffffu : (std::uint64_t{1} << (n - i)) - 1;
+        bs |= static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(x, backslash))) & in;
+        nl |= static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(x, newline))) & in;
+    }
+#else
+    const __m128i backslash = _mm_set1_epi8('\\');
+    const __m128i newline = _mm_set1_epi8('\n');
+    std::uint32_t bs = 0, nl = 0;
+    for (std::size_t i = 0; i < n; i += 16) {
+        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+        const std::uint32_t in = n - i >= 16 ? 0xffffu : (1u << (n - i)) - 1;
+        bs |= static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(x, backslash))) & in;
+        nl |= static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(x, newline))) & in;
+    }
+#endif
+    return (bs != 0 ? 1u : 0u) | (nl != 0 ? 2u : 0u);
+}
+
 class event_parser_impl {
 public:
     explicit event_parser_impl(const parser_options& o)
@@ -523,9 +553,11 @@ public:
         if (_gn == _g.size() || n > _g_payload_max || n + 1 > _g_bytes - _gused) return;
         char* const dst = _gbuf.get() + _gused;
         std::memcpy(dst, p, n);
-        if (std::memchr(dst, '\\', n) != nullptr) return;  // the fast path takes none
+        const unsigned found = backslash_newline(dst, n);
+        if ((found & 1) != 0) return;  // a backslash: the fast path takes none
         dst[n] = '\n';
-        _g[_gn++] = {p, static_cast<std::uint32_t>(n), static_cast<std::uint32_t>(_gused)};
+        _g[_gn++] = {p, static_cast<std::uint32_t>(n), static_cast<std::uint32_t>(_gused),
+                     (found & 2) == 0};
         _gused += n + 1;
     }
     void index_burst() noexcept {
@@ -542,7 +574,8 @@ public:
     // The gathered copy of the payload [p, p + n) (its next one in gather order), or null.
     // Found: the burst's index serves this payload's events (until one needs the per-event
     // path) and `tailroom` is the readable bytes after the copy.
-    const char* take_gathered(const std::byte* p, std::size_t n, std::size_t& tailroom) noexcept {
+    const char* take_gathered(const std::byte* p, std::size_t n, std::size_t& tailroom,
+                              bool& one_line) noexcept {
         for (std::size_t j = _gcursor; j < _gn; ++j) {
             if (_g[j].src != p || _g[j].size != n) continue;
             _gcursor = j + 1;
@@ -555,6 +588,7 @@ public:
             _pl_cursor = _g_scursor;
             _pl_burst = true;
             tailroom = _g_bytes + simdjson::SIMDJSON_PADDING - (off + n);
+            one_line = _g[j].one_line;
             return _gbuf.get() + off;
         }
         return nullptr;
@@ -655,6 +689,7 @@ private:
         const std::byte* src;
         std::uint32_t size;
         std::uint32_t offset;  // in _gbuf
+        bool one_line;         // no '\n' in it
     };
     std::vector<gathered_payload> _g;  // size: gather_payloads_max (0: gathering off)
     std::size_t _gn = 0;
@@ -1173,7 +1208,9 @@ std::size_t event_parser::parse_datagram(bytes_view payload, std::size_t tailroo
     // A gathered payload is read from its copy (the burst's index covers it); the results'
     // spans point into the payload at the same offsets.
     const char* const input = reinterpret_cast<const char*>(payload.data());
-    const char* const copy = _impl->take_gathered(payload.data(), payload.size(), tailroom);
+    bool one_line = false;
+    const char* const copy =
+        _impl->take_gathered(payload.data(), payload.size(), tailroom, one_line);
     if (copy != nullptr) ++_stats.gathered;
     const char* const base = copy != nullptr ? copy : input;
     const char* const end = base + payload.size();
@@ -1194,6 +1231,15 @@ std::size_t event_parser::parse_datagram(bytes_view payload, std::size_t tailroo
             ++_stats.rejected_by_reason[static_cast<std::size_t>(r.reason)];
         }
     };
+
+    // A gathered payload without a '\n' that is not blank is one line, one event: what the
+    // framing below comes to for it, without its scans.
+    if (one_line && !blank(base, end)) {
+        emit(base, end[-1] == '\r' ? end - 1 : end);
+        _stats.overflow_events += _last_overflow;
+        _impl->end_gathered();
+        return written;
+    }
 
     // The first non-blank line decides the framing (see the header).
     const char* line = base;
