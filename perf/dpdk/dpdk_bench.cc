@@ -15,9 +15,10 @@
 // thread and of the reference loop (robust to the core being shared with other processes).
 //
 //   bench-pipeline-dpdk [--seconds 3] [--dir DIR] [--simulate-storage] [--packets 4096]
-//                       [--pipeline-cpu N]
+//                       [--pipeline-cpu N] [--batch-bytes N]
 // --pipeline-cpu: the cpu of the pipeline (and of the receive floor's loop); default 1 with two
 // or more cpus, else 0. The log writer (and its io-wq workers) runs on the lowest other cpu.
+// --batch-bytes: the pipeline's batch size (pipeline_options::batch_bytes; default its default).
 // Last line: RESULT {json}.
 
 #include "../../tests/net/frame_builder.h"
@@ -213,6 +214,8 @@ std::uint64_t device_irqs_on(unsigned cpu) {
 // The pipeline's cpu and the writer's (-1: not pinned); set by main() before any case.
 unsigned g_pipeline_cpu = 0;
 int g_writer_cpu = -1;
+// The pipeline's batch size (--batch-bytes); 0 = its default.
+std::size_t g_batch_bytes = 0;
 
 void pin_to(unsigned cpu) {
     cpu_set_t s;
@@ -313,6 +316,7 @@ int run_case(const std::string& pcap, std::size_t packets, const std::string& di
     r.rules.require_pointers = {"/sensor_id"};
     opts.topics.push_back(r);
     opts.cores = 1;
+    if (g_batch_bytes != 0) opts.batch_bytes = g_batch_bytes;
     auto set = pipeline::pipeline_set::make(*store, opts, &err);
     auto p = set ? set->make_pipeline(0, &err) : nullptr;
     if (!p) {
@@ -446,10 +450,11 @@ int main(int argc, char** argv) {
         else if (a == "--simulate-storage") simulate = true;
         else if (a == "--packets") packets = static_cast<std::size_t>(std::atoll(next().c_str()));
         else if (a == "--pipeline-cpu") pipeline_cpu = std::atoi(next().c_str());
+        else if (a == "--batch-bytes") g_batch_bytes = static_cast<std::size_t>(std::atoll(next().c_str()));
         else {
             std::fprintf(stderr,
                          "usage: bench-pipeline-dpdk [--seconds S] [--dir DIR] "
-                         "[--simulate-storage] [--packets N] [--pipeline-cpu N]\n");
+                         "[--simulate-storage] [--packets N] [--pipeline-cpu N] [--batch-bytes N]\n");
             return 2;
         }
     }
