@@ -70,6 +70,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (d.status == decode_status::ipv4_fragment)
             check(reused.fragment.ip_payload.data() == d.fragment.ip_payload.data() &&
                   reused.fragment.offset_bytes == d.fragment.offset_bytes);
+        // decode_frame's fast path (untagged IPv4/UDP) agrees with the general decoder alone.
+        decode_result general;
+        check(detail::decode_frame_general(f, tailroom, options, general) == d.status);
+        check(general.reason == d.reason);
+        if (d.status == decode_status::udp)
+            check(general.datagram.payload.data() == d.datagram.payload.data() &&
+                  general.datagram.payload.size() == d.datagram.payload.size() &&
+                  general.datagram.tailroom == d.datagram.tailroom &&
+                  general.datagram.src == d.datagram.src && general.datagram.dst == d.datagram.dst &&
+                  general.datagram.src_port == d.datagram.src_port &&
+                  general.datagram.dst_port == d.datagram.dst_port &&
+                  general.datagram.vlan_id == d.datagram.vlan_id);
         switch (d.status) {
             case decode_status::udp: check_datagram(d.datagram, f.data(), f.data() + len); break;
             case decode_status::ipv4_fragment: {

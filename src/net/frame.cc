@@ -5,7 +5,7 @@
 #include <sluice/net/frame.h>
 #include <sluice/net/frame_tx.h>
 
-#if defined(__AVX2__)
+#if defined(__SSE2__) || defined(__x86_64__)
 #include <immintrin.h>
 #endif
 
@@ -109,11 +109,54 @@ std::uint32_t fold(std::uint64_t sum) noexcept {
     return static_cast<std::uint32_t>(sum);
 }
 
+#if defined(__x86_64__)
+// `acc` + the bytes [p, p + n) as native-order 64-bit words with end-around carry (see
+// native_sum), in add-with-carry chains: the carry stays in the flag, one instruction per word
+// instead of an add, a compare and an add (inline assembly: GCC 12 spills an _addcarry_u64
+// accumulator to the stack in a loop). The last 1..7 bytes come from one load of the 8 bytes
+// before `end` (which must be >= 8 bytes after the input's start), shifted down to them
+// (little-endian: the zero-padded word native_sum's portable tail builds). Reads nothing
+// outside [end - 8, end) and [p, p + n).
+[[gnu::always_inline]] inline std::uint64_t adc_sum(const std::byte* p, std::size_t n,
+                                                    std::uint64_t acc,
+                                                    const std::byte* end) noexcept {
+    auto load64 = [](const std::byte* q) {
+        std::uint64_t v;
+        std::memcpy(&v, q, sizeof v);
+        return v;
+    };
+    auto adc1 = [&acc](std::uint64_t v) {
+        asm("addq %1, %0\n\tadcq $0, %0" : "+r"(acc) : "r"(v) : "cc");
+    };
+    while (n >= 32) {
+        asm("addq (%1), %0\n\t"
+            "adcq 8(%1), %0\n\t"
+            "adcq 16(%1), %0\n\t"
+            "adcq 24(%1), %0\n\t"
+            "adcq $0, %0"
+            : "+r"(acc)
+            : "r"(p), "m"(*reinterpret_cast<const std::byte(*)[32]>(p))
+            : "cc");
+        p += 32;
+        n -= 32;
+    }
+    if (n & 16) {
+        adc1(load64(p));
+        adc1(load64(p + 8));
+        p += 16;
+    }
+    if (n & 8) adc1(load64(p));
+    if (n & 7) adc1(load64(end - 8) >> (64 - 8 * (n & 7)));
+    return acc;
+}
+#endif
+
 // RFC 1071 over native-order 64-bit words with end-around carry, unfolded: a 64-bit ones'
 // complement sum is congruent to the 16-bit one modulo 0xffff (0xffff divides 2^64 - 1) and is
 // 0 only if every word is; folded to 16 bits it is the byte-swapped RFC sum on little-endian
 // hosts (section 2(B)). Two accumulators keep two carry chains in flight.
 std::uint64_t native_sum(const std::byte* p, std::size_t n) noexcept {
+    [[maybe_unused]] const std::size_t n_in = n;
     std::uint64_t a = 0, b = 0;
     auto add = [](std::uint64_t& acc, std::uint64_t v) {
         acc += v;
@@ -143,6 +186,9 @@ std::uint64_t native_sum(const std::byte* p, std::size_t n) noexcept {
         _mm256_store_si256(reinterpret_cast<__m256i*>(lanes + 4), hi);
         for (const std::uint64_t l : lanes) add(a, l);
     }
+#endif
+#if defined(__x86_64__)
+    if (n_in >= 8) return adc_sum(p, n, a, p + n);
 #endif
     while (n >= 32) {
         add(a, load64(p));
@@ -310,6 +356,94 @@ void decode_ipv6(bytes_view f, const l2_info& l2, std::size_t tailroom,
     decode_udp(rest, v6_at(ip + 8), v6_at(ip + 24), room, l2.vlan_id, options, d);
 }
 
+// Writes the IPv4 address at `p` (network order) into `a`, its 16 bytes as one store: a copy of
+// `a` (the backend copies src into its datagram) then loads them whole without waiting on
+// narrower stores (store forwarding).
+inline void put_v4_address(ip_address& a, const std::byte* p) noexcept {
+    static_assert(sizeof a.bytes == 16);
+#if defined(__SSE2__)
+    std::int32_t v;
+    std::memcpy(&v, p, 4);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(a.bytes.data()), _mm_cvtsi32_si128(v));
+#else
+    a.bytes = {};
+    std::memcpy(a.bytes.data(), p, 4);
+#endif
+    a.v6 = false;
+}
+
+// The shape nearly every ingest frame has: untagged Ethernet II, IPv4 with a 20-byte header,
+// not a fragment, UDP. Fills `d` and returns true only when the general decoder would return
+// this very datagram; anything else (VLAN tags, options, IPv6, fragments, every malformed or
+// badly checksummed frame) returns false and takes the general decoder, which alone names drop
+// reasons. The checks share loads: the pseudo-header's addresses are the IPv4 header's last 8
+// bytes (summed once for both checksums), and the sums stay native (see native_sum): a
+// checksum verifies iff its 16-bit words sum to 0 modulo 0xffff, byte-swapped or not, and the
+// sum is non-zero here (version byte, protocol), so the verdicts are the general path's.
+[[gnu::always_inline]] inline bool decode_udp4_fast(bytes_view f, std::size_t tailroom,
+                                                    const decode_options& options,
+                                                    decode_result& d) noexcept {
+    constexpr std::size_t ip_off = eth_header_bytes;
+    constexpr std::size_t headers = ip_off + ipv4_min_header_bytes + udp_header_bytes;
+    const std::size_t size = f.size();
+    if (size < headers) return false;
+    const std::byte* ip = f.data() + ip_off;
+    const std::byte* udp = ip + ipv4_min_header_bytes;
+    if (be16(f.data() + 12) != ethertype_ipv4 || u8(ip) != 0x45) return false;
+    const std::size_t total = be16(ip + 2);
+    const std::uint32_t ulen = be16(udp + 4);
+    // Not a fragment (MF clear, offset 0: DF may be set), UDP, total length within the frame,
+    // UDP length within the IP payload.
+    if ((be16(ip + 6) & 0x3fffu) != 0 || u8(ip + 9) != proto_udp || total > size - ip_off ||
+        ulen < udp_header_bytes || ulen + ipv4_min_header_bytes > total)
+        return false;
+    auto add = [](std::uint64_t& acc, std::uint64_t v) {
+        acc += v;
+        acc += acc < v ? 1 : 0;
+    };
+    auto load = [](const std::byte* q, auto v) {
+        std::memcpy(&v, q, sizeof v);
+        return std::uint64_t{v};
+    };
+    // A sum folded to 0xffff is one that is 0 modulo 0xffff and not 0; these sums are never 0
+    // (a ones' complement sum is 0 only if every word is, and 0x45 / the protocol are not).
+    auto verifies = [](std::uint64_t sum) { return sum % 0xffff == 0; };
+    const std::uint64_t addrs = load(ip + 12, std::uint64_t{});
+    if (options.verify_ipv4_checksum) {
+        std::uint64_t h = load(ip, std::uint64_t{});
+        add(h, load(ip + 8, std::uint32_t{}));
+        add(h, addrs);
+        if (!verifies(h)) return false;
+    }
+    if (options.verify_udp_checksum && be16(udp + 6) != 0) {
+        // Pseudo-header: addresses, zero + protocol, UDP length. The last two as big-endian
+        // values times 256 on little-endian hosts: a byte-swapped 16-bit word is congruent to
+        // 256 times itself modulo 0xffff (2^16 is 1), so this is the native words' sum.
+        constexpr unsigned swap_shift = std::endian::native == std::endian::little ? 8 : 0;
+#if defined(__x86_64__)
+        // Inline below 128 bytes (a call would cost the fast path its leaf frame); longer
+        // segments take native_sum's AVX2 loop.
+        std::uint64_t u = ulen < 128 ? adc_sum(udp, ulen, 0, udp + ulen) : native_sum(udp, ulen);
+#else
+        std::uint64_t u = native_sum(udp, ulen);
+#endif
+        add(u, addrs);
+        add(u, std::uint64_t{proto_udp + ulen} << swap_shift);
+        if (!verifies(u)) return false;
+    }
+    d.status = decode_status::udp;
+    udp_datagram& g = d.datagram;
+    put_v4_address(g.src, ip + 12);
+    put_v4_address(g.dst, ip + 16);
+    g.src_port = be16(udp);
+    g.dst_port = be16(udp + 2);
+    g.payload = bytes_view(udp + udp_header_bytes, ulen - udp_header_bytes);
+    // Frame padding after the IP datagram + UDP-less IP payload bytes + the caller's tailroom.
+    g.tailroom = (size - ip_off - ipv4_min_header_bytes - ulen) + tailroom;
+    g.vlan_id = 0;
+    return true;
+}
+
 }  // namespace
 
 // See native_sum. Exactly the result of the plain 16-bit big-endian loop, for every length and
@@ -320,8 +454,12 @@ std::uint16_t ones_complement_sum(bytes_view data, std::uint32_t initial) noexce
                                            initial));
 }
 
-decode_status decode_frame(bytes_view frame, std::size_t tailroom, const decode_options& options,
-                           decode_result& d) noexcept {
+// Every frame decode_udp4_fast does not take. Out of line, so the fast path's caller saves no
+// registers and sets up no frame for it.
+[[gnu::noinline]] decode_status detail::decode_frame_general(bytes_view frame,
+                                                             std::size_t tailroom,
+                                                             const decode_options& options,
+                                                             decode_result& d) noexcept {
     d.reason = drop_reason::none;
     l2_info l2;
     if (const drop_reason r = parse_l2(frame, l2); r != drop_reason::none) {
@@ -335,6 +473,15 @@ decode_status decode_frame(bytes_view frame, std::size_t tailroom, const decode_
         default: set_drop(d, drop_reason::not_ip); break;
     }
     return d.status;
+}
+
+decode_status decode_frame(bytes_view frame, std::size_t tailroom, const decode_options& options,
+                           decode_result& d) noexcept {
+    if (decode_udp4_fast(frame, tailroom, options, d)) [[likely]] {
+        d.reason = drop_reason::none;
+        return decode_status::udp;
+    }
+    return detail::decode_frame_general(frame, tailroom, options, d);
 }
 
 decode_result decode_frame(bytes_view frame, std::size_t tailroom,

@@ -411,6 +411,89 @@ TEST(frame_decode, in_place_matches_by_value) {
     }
 }
 
+// decode_frame's fast path (untagged IPv4, 20-byte header, UDP, not a fragment) against the
+// general decoder alone, on frames of that shape and on every single-byte corruption and every
+// truncation of them: same status, reason and result fields, under every checksum option.
+TEST(frame_decode, fast_path_matches_general_decoder) {
+    std::vector<bytes> bases;
+    std::mt19937 rng(7);
+    for (std::size_t len : {0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 63, 89, 90, 97, 119,
+                            120, 121, 127, 128, 129, 200, 893}) {
+        bytes payload(len);
+        for (auto& b : payload) b = static_cast<std::uint8_t>(rng());
+        bases.push_back(frame4(payload));
+        bytes f = eth(ethertype_ipv4);  // no UDP checksum
+        append(f, ipv4(udp(payload, src4, dst4, false), 17, 3, 0x4000));  // DF set
+        bases.push_back(f);
+    }
+    bytes padded = frame4(text("x"));
+    padded.resize(60, 0xee);  // short frame padded by the sender
+    bases.push_back(padded);
+    bytes f0 = eth(ethertype_ipv4);  // zero addresses: the pseudo-header sums to 17 + length
+    append(f0, ipv4(udp(text("zero"), {0, 0, 0, 0}, {0, 0, 0, 0}), 17, 0, 0, {}, {0, 0, 0, 0},
+                    {0, 0, 0, 0}));
+    bases.push_back(f0);
+
+    const decode_options option_sets[] = {{}, {.verify_udp_checksum = false},
+                                          {.verify_ipv4_checksum = false},
+                                          {.verify_udp_checksum = false, .verify_ipv4_checksum = false}};
+    std::size_t compared = 0, udp_results = 0;
+    auto compare = [&](const bytes& f) {
+        // Copied into a larger buffer: tailroom is readable memory, as in an mbuf.
+        bytes buf(f.size() + 64, 0x5a);
+        std::copy(f.begin(), f.end(), buf.begin());
+        const bytes_view v(reinterpret_cast<const std::byte*>(buf.data()), f.size());
+        for (const decode_options& o : option_sets) {
+            decode_result a, b;
+            a.reason = b.reason = drop_reason::fragment_bad;  // stale values must be replaced
+            const decode_status sa = decode_frame(v, 64, o, a);
+            const decode_status sb = net::detail::decode_frame_general(v, 64, o, b);
+            ++compared;
+            ASSERT_EQ(sa, sb);
+            ASSERT_EQ(a.status, b.status);
+            ASSERT_EQ(a.reason, b.reason);
+            if (sa == decode_status::udp) {
+                ++udp_results;
+                ASSERT_EQ(a.datagram.src, b.datagram.src);
+                ASSERT_EQ(a.datagram.dst, b.datagram.dst);
+                ASSERT_EQ(a.datagram.src_port, b.datagram.src_port);
+                ASSERT_EQ(a.datagram.dst_port, b.datagram.dst_port);
+                ASSERT_EQ(a.datagram.payload.data(), b.datagram.payload.data());
+                ASSERT_EQ(a.datagram.payload.size(), b.datagram.payload.size());
+                ASSERT_EQ(a.datagram.tailroom, b.datagram.tailroom);
+                ASSERT_EQ(a.datagram.vlan_id, b.datagram.vlan_id);
+            }
+            if (sa == decode_status::ipv4_fragment) {
+                ASSERT_EQ(a.fragment.ip_payload.data(), b.fragment.ip_payload.data());
+                ASSERT_EQ(a.fragment.ip_payload.size(), b.fragment.ip_payload.size());
+                ASSERT_EQ(a.fragment.offset_bytes, b.fragment.offset_bytes);
+                ASSERT_EQ(a.fragment.more_fragments, b.fragment.more_fragments);
+            }
+        }
+    };
+    for (const bytes& base : bases) {
+        compare(base);
+        for (std::size_t n = 0; n < base.size(); ++n)
+            compare(bytes(base.begin(), base.begin() + static_cast<std::ptrdiff_t>(n)));
+        const std::size_t header_bytes = std::min<std::size_t>(base.size(), 14 + 20 + 8 + 4);
+        for (std::size_t i = 0; i < header_bytes; ++i)
+            for (std::uint8_t x : {0x01, 0x02, 0x08, 0x10, 0x20, 0x40, 0x80, 0xff}) {
+                bytes f = base;
+                f[i] ^= x;
+                compare(f);
+            }
+        for (int k = 0; k < 64 && base.size() > 42; ++k) {  // payload bytes: checksum verdicts
+            bytes f = base;
+            f[42 + rng() % (base.size() - 42)] ^= static_cast<std::uint8_t>(1 + rng() % 255);
+            compare(f);
+        }
+        bytes longer = base;  // frame longer than the IP datagram (padding)
+        longer.resize(base.size() + 5, 0);
+        compare(longer);
+    }
+    EXPECT_GT(udp_results, compared / 20);  // the fast path's own results are among them
+}
+
 TEST(frame_reason, stable_names) {
     EXPECT_EQ(to_string(drop_reason::not_ip), "not_ip");
     EXPECT_EQ(to_string(drop_reason::bad_ip_header), "bad_ip_header");

@@ -163,6 +163,14 @@ struct decode_result {
                                          const decode_options& options,
                                          decode_result& out) noexcept;
 
+namespace detail {
+// decode_frame without its fast path for untagged IPv4/UDP frames (the general decoder it falls
+// back to): the same results by contract. For the tests and the fuzzer that check it.
+[[nodiscard]] decode_status decode_frame_general(bytes_view frame, std::size_t tailroom,
+                                                 const decode_options& options,
+                                                 decode_result& out) noexcept;
+}  // namespace detail
+
 // Internet checksum (RFC 1071) of `data`, folded, not complemented; `initial` adds a partial sum.
 [[nodiscard]] std::uint16_t ones_complement_sum(bytes_view data,
                                                 std::uint32_t initial = 0) noexcept;
