@@ -7,6 +7,8 @@
 #include <sluice/base/clock.h>
 #include <sluice/pipeline/pipeline.h>
 
+#include "frame_impl.h"
+
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -501,6 +503,16 @@ bool dpdk_port::run_queue(unsigned q, pipeline::pipeline& p,
                     continue;
                 }
                 const decode_options o = checksum_options(m->ol_flags, dopt);
+                // The common untagged IPv4/UDP frame straight into the burst's next datagram;
+                // everything else through decode_frame (which takes the same fast path first,
+                // then its general decoder).
+                if (const std::byte* ip = detail::udp4_fast(frame, o)) [[likely]] {
+                    datagram& g = dgs[k++];
+                    detail::fill_udp4(frame, ip, rte_pktmbuf_tailroom(m), g);
+                    g.rx_wall_ms = 0;
+                    if (g.tailroom < tail_min) tail_min = g.tailroom;
+                    continue;
+                }
                 switch (decode_frame(frame, rte_pktmbuf_tailroom(m), o, d)) {
                     case decode_status::udp:
                         push_datagram(d.datagram);

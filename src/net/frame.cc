@@ -5,6 +5,8 @@
 #include <sluice/net/frame.h>
 #include <sluice/net/frame_tx.h>
 
+#include "frame_impl.h"
+
 #if defined(__SSE2__) || defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -16,7 +18,91 @@
 
 namespace sluice::net {
 
+// RFC 1071 over native-order 64-bit words with end-around carry, unfolded: a 64-bit ones'
+// complement sum is congruent to the 16-bit one modulo 0xffff (0xffff divides 2^64 - 1) and is
+// 0 only if every word is; folded to 16 bits it is the byte-swapped RFC sum on little-endian
+// hosts (section 2(B)). Two accumulators keep two carry chains in flight.
+std::uint64_t detail::native_sum(const std::byte* p, std::size_t n) noexcept {
+    [[maybe_unused]] const std::size_t n_in = n;
+    std::uint64_t a = 0, b = 0;
+    auto add = [](std::uint64_t& acc, std::uint64_t v) {
+        acc += v;
+        acc += acc < v ? 1 : 0;  // end-around carry (add + adc)
+    };
+    auto load64 = [](const std::byte* q) {
+        std::uint64_t v;
+        std::memcpy(&v, q, sizeof v);
+        return v;
+    };
+#if defined(__AVX2__)
+    // Long inputs (NDJSON datagrams): 32 bytes per step as eight 32-bit words, zero-extended
+    // into 64-bit lanes (a sum of 32-bit words is congruent too). A lane gains < 2^32 per step,
+    // so it cannot overflow below 2^32 steps (128 GiB); longer inputs take the scalar loop.
+    if (n >= 128 && n < (std::size_t{1} << 36)) {
+        const __m256i zero = _mm256_setzero_si256();
+        __m256i lo = zero, hi = zero;
+        while (n >= 32) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+            lo = _mm256_add_epi64(lo, _mm256_unpacklo_epi32(v, zero));
+            hi = _mm256_add_epi64(hi, _mm256_unpackhi_epi32(v, zero));
+            p += 32;
+            n -= 32;
+        }
+        alignas(32) std::uint64_t lanes[8];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), lo);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(lanes + 4), hi);
+        for (const std::uint64_t l : lanes) add(a, l);
+    }
+#endif
+#if defined(__x86_64__)
+    if (n_in >= 8) return adc_sum(p, n, a, p + n);
+#endif
+    while (n >= 32) {
+        add(a, load64(p));
+        add(b, load64(p + 8));
+        add(a, load64(p + 16));
+        add(b, load64(p + 24));
+        p += 32;
+        n -= 32;
+    }
+    while (n >= 8) {
+        add(a, load64(p));
+        p += 8;
+        n -= 8;
+    }
+    if (n != 0) {
+        // The last 1..7 bytes as one zero-padded word in memory order (an odd last byte is the
+        // high byte of its big-endian 16-bit word, as RFC 1071 pads it). Built in a register:
+        // narrow stores then a wide load of the same bytes would stall store forwarding.
+        std::uint64_t t = 0;
+        std::size_t k = 0;  // bytes placed
+        auto place = [&](std::uint64_t v, std::size_t width) {
+            if constexpr (std::endian::native == std::endian::little)
+                t |= v << (8 * k);
+            else
+                t |= v << (8 * (8 - k - width));
+            k += width;
+        };
+        if (n & 4) {
+            std::uint32_t v;
+            std::memcpy(&v, p, 4);
+            place(v, 4);
+        }
+        if (n & 2) {
+            std::uint16_t v;
+            std::memcpy(&v, p + k, 2);
+            place(v, 2);
+        }
+        if (n & 1) place(std::to_integer<std::uint8_t>(p[k]), 1);
+        add(b, t);
+    }
+    add(a, b);
+    return a;
+}
+
 namespace {
+
+using detail::native_sum;
 
 constexpr std::size_t eth_header_bytes = 14;
 constexpr std::size_t vlan_tag_bytes = 4;
@@ -109,129 +195,6 @@ std::uint32_t fold(std::uint64_t sum) noexcept {
     return static_cast<std::uint32_t>(sum);
 }
 
-#if defined(__x86_64__)
-// `acc` + the bytes [p, p + n) as native-order 64-bit words with end-around carry (see
-// native_sum), in add-with-carry chains: the carry stays in the flag, one instruction per word
-// instead of an add, a compare and an add (inline assembly: GCC 12 spills an _addcarry_u64
-// accumulator to the stack in a loop). The last 1..7 bytes come from one load of the 8 bytes
-// before `end` (which must be >= 8 bytes after the input's start), shifted down to them
-// (little-endian: the zero-padded word native_sum's portable tail builds). Reads nothing
-// outside [end - 8, end) and [p, p + n).
-[[gnu::always_inline]] inline std::uint64_t adc_sum(const std::byte* p, std::size_t n,
-                                                    std::uint64_t acc,
-                                                    const std::byte* end) noexcept {
-    auto load64 = [](const std::byte* q) {
-        std::uint64_t v;
-        std::memcpy(&v, q, sizeof v);
-        return v;
-    };
-    auto adc1 = [&acc](std::uint64_t v) {
-        asm("addq %1, %0\n\tadcq $0, %0" : "+r"(acc) : "r"(v) : "cc");
-    };
-    while (n >= 32) {
-        asm("addq (%1), %0\n\t"
-            "adcq 8(%1), %0\n\t"
-            "adcq 16(%1), %0\n\t"
-            "adcq 24(%1), %0\n\t"
-            "adcq $0, %0"
-            : "+r"(acc)
-            : "r"(p), "m"(*reinterpret_cast<const std::byte(*)[32]>(p))
-            : "cc");
-        p += 32;
-        n -= 32;
-    }
-    if (n & 16) {
-        adc1(load64(p));
-        adc1(load64(p + 8));
-        p += 16;
-    }
-    if (n & 8) adc1(load64(p));
-    if (n & 7) adc1(load64(end - 8) >> (64 - 8 * (n & 7)));
-    return acc;
-}
-#endif
-
-// RFC 1071 over native-order 64-bit words with end-around carry, unfolded: a 64-bit ones'
-// complement sum is congruent to the 16-bit one modulo 0xffff (0xffff divides 2^64 - 1) and is
-// 0 only if every word is; folded to 16 bits it is the byte-swapped RFC sum on little-endian
-// hosts (section 2(B)). Two accumulators keep two carry chains in flight.
-std::uint64_t native_sum(const std::byte* p, std::size_t n) noexcept {
-    [[maybe_unused]] const std::size_t n_in = n;
-    std::uint64_t a = 0, b = 0;
-    auto add = [](std::uint64_t& acc, std::uint64_t v) {
-        acc += v;
-        acc += acc < v ? 1 : 0;  // end-around carry (add + adc)
-    };
-    auto load64 = [](const std::byte* q) {
-        std::uint64_t v;
-        std::memcpy(&v, q, sizeof v);
-        return v;
-    };
-#if defined(__AVX2__)
-    // Long inputs (NDJSON datagrams): 32 bytes per step as eight 32-bit words, zero-extended
-    // into 64-bit lanes (a sum of 32-bit words is congruent too). A lane gains < 2^32 per step,
-    // so it cannot overflow below 2^32 steps (128 GiB); longer inputs take the scalar loop.
-    if (n >= 128 && n < (std::size_t{1} << 36)) {
-        const __m256i zero = _mm256_setzero_si256();
-        __m256i lo = zero, hi = zero;
-        while (n >= 32) {
-            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-            lo = _mm256_add_epi64(lo, _mm256_unpacklo_epi32(v, zero));
-            hi = _mm256_add_epi64(hi, _mm256_unpackhi_epi32(v, zero));
-            p += 32;
-            n -= 32;
-        }
-        alignas(32) std::uint64_t lanes[8];
-        _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), lo);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(lanes + 4), hi);
-        for (const std::uint64_t l : lanes) add(a, l);
-    }
-#endif
-#if defined(__x86_64__)
-    if (n_in >= 8) return adc_sum(p, n, a, p + n);
-#endif
-    while (n >= 32) {
-        add(a, load64(p));
-        add(b, load64(p + 8));
-        add(a, load64(p + 16));
-        add(b, load64(p + 24));
-        p += 32;
-        n -= 32;
-    }
-    while (n >= 8) {
-        add(a, load64(p));
-        p += 8;
-        n -= 8;
-    }
-    if (n != 0) {
-        // The last 1..7 bytes as one zero-padded word in memory order (an odd last byte is the
-        // high byte of its big-endian 16-bit word, as RFC 1071 pads it). Built in a register:
-        // narrow stores then a wide load of the same bytes would stall store forwarding.
-        std::uint64_t t = 0;
-        std::size_t k = 0;  // bytes placed
-        auto place = [&](std::uint64_t v, std::size_t width) {
-            if constexpr (std::endian::native == std::endian::little)
-                t |= v << (8 * k);
-            else
-                t |= v << (8 * (8 - k - width));
-            k += width;
-        };
-        if (n & 4) {
-            std::uint32_t v;
-            std::memcpy(&v, p, 4);
-            place(v, 4);
-        }
-        if (n & 2) {
-            std::uint16_t v;
-            std::memcpy(&v, p + k, 2);
-            place(v, 2);
-        }
-        if (n & 1) place(std::to_integer<std::uint8_t>(p[k]), 1);
-        add(b, t);
-    }
-    add(a, b);
-    return a;
-}
 
 // native_sum folded to 16 bits in network order.
 std::uint32_t network_sum(const std::byte* p, std::size_t n) noexcept {
@@ -356,91 +319,14 @@ void decode_ipv6(bytes_view f, const l2_info& l2, std::size_t tailroom,
     decode_udp(rest, v6_at(ip + 8), v6_at(ip + 24), room, l2.vlan_id, options, d);
 }
 
-// Writes the IPv4 address at `p` (network order) into `a`, its 16 bytes as one store: a copy of
-// `a` (the backend copies src into its datagram) then loads them whole without waiting on
-// narrower stores (store forwarding).
-inline void put_v4_address(ip_address& a, const std::byte* p) noexcept {
-    static_assert(sizeof a.bytes == 16);
-#if defined(__SSE2__)
-    std::int32_t v;
-    std::memcpy(&v, p, 4);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(a.bytes.data()), _mm_cvtsi32_si128(v));
-#else
-    a.bytes = {};
-    std::memcpy(a.bytes.data(), p, 4);
-#endif
-    a.v6 = false;
-}
-
-// The shape nearly every ingest frame has: untagged Ethernet II, IPv4 with a 20-byte header,
-// not a fragment, UDP. Fills `d` and returns true only when the general decoder would return
-// this very datagram; anything else (VLAN tags, options, IPv6, fragments, every malformed or
-// badly checksummed frame) returns false and takes the general decoder, which alone names drop
-// reasons. The checks share loads: the pseudo-header's addresses are the IPv4 header's last 8
-// bytes (summed once for both checksums), and the sums stay native (see native_sum): a
-// checksum verifies iff its 16-bit words sum to 0 modulo 0xffff, byte-swapped or not, and the
-// sum is non-zero here (version byte, protocol), so the verdicts are the general path's.
+// decode_frame's fast path into a decode_result (see detail::udp4_fast).
 [[gnu::always_inline]] inline bool decode_udp4_fast(bytes_view f, std::size_t tailroom,
                                                     const decode_options& options,
                                                     decode_result& d) noexcept {
-    constexpr std::size_t ip_off = eth_header_bytes;
-    constexpr std::size_t headers = ip_off + ipv4_min_header_bytes + udp_header_bytes;
-    const std::size_t size = f.size();
-    if (size < headers) return false;
-    const std::byte* ip = f.data() + ip_off;
-    const std::byte* udp = ip + ipv4_min_header_bytes;
-    if (be16(f.data() + 12) != ethertype_ipv4 || u8(ip) != 0x45) return false;
-    const std::size_t total = be16(ip + 2);
-    const std::uint32_t ulen = be16(udp + 4);
-    // Not a fragment (MF clear, offset 0: DF may be set), UDP, total length within the frame,
-    // UDP length within the IP payload.
-    if ((be16(ip + 6) & 0x3fffu) != 0 || u8(ip + 9) != proto_udp || total > size - ip_off ||
-        ulen < udp_header_bytes || ulen + ipv4_min_header_bytes > total)
-        return false;
-    auto add = [](std::uint64_t& acc, std::uint64_t v) {
-        acc += v;
-        acc += acc < v ? 1 : 0;
-    };
-    auto load = [](const std::byte* q, auto v) {
-        std::memcpy(&v, q, sizeof v);
-        return std::uint64_t{v};
-    };
-    // A sum folded to 0xffff is one that is 0 modulo 0xffff and not 0; these sums are never 0
-    // (a ones' complement sum is 0 only if every word is, and 0x45 / the protocol are not).
-    auto verifies = [](std::uint64_t sum) { return sum % 0xffff == 0; };
-    const std::uint64_t addrs = load(ip + 12, std::uint64_t{});
-    if (options.verify_ipv4_checksum) {
-        std::uint64_t h = load(ip, std::uint64_t{});
-        add(h, load(ip + 8, std::uint32_t{}));
-        add(h, addrs);
-        if (!verifies(h)) return false;
-    }
-    if (options.verify_udp_checksum && be16(udp + 6) != 0) {
-        // Pseudo-header: addresses, zero + protocol, UDP length. The last two as big-endian
-        // values times 256 on little-endian hosts: a byte-swapped 16-bit word is congruent to
-        // 256 times itself modulo 0xffff (2^16 is 1), so this is the native words' sum.
-        constexpr unsigned swap_shift = std::endian::native == std::endian::little ? 8 : 0;
-#if defined(__x86_64__)
-        // Inline below 128 bytes (a call would cost the fast path its leaf frame); longer
-        // segments take native_sum's AVX2 loop.
-        std::uint64_t u = ulen < 128 ? adc_sum(udp, ulen, 0, udp + ulen) : native_sum(udp, ulen);
-#else
-        std::uint64_t u = native_sum(udp, ulen);
-#endif
-        add(u, addrs);
-        add(u, std::uint64_t{proto_udp + ulen} << swap_shift);
-        if (!verifies(u)) return false;
-    }
+    const std::byte* ip = detail::udp4_fast(f, options);
+    if (ip == nullptr) return false;
     d.status = decode_status::udp;
-    udp_datagram& g = d.datagram;
-    put_v4_address(g.src, ip + 12);
-    put_v4_address(g.dst, ip + 16);
-    g.src_port = be16(udp);
-    g.dst_port = be16(udp + 2);
-    g.payload = bytes_view(udp + udp_header_bytes, ulen - udp_header_bytes);
-    // Frame padding after the IP datagram + UDP-less IP payload bytes + the caller's tailroom.
-    g.tailroom = (size - ip_off - ipv4_min_header_bytes - ulen) + tailroom;
-    g.vlan_id = 0;
+    detail::fill_udp4(f, ip, tailroom, d.datagram);
     return true;
 }
 
