@@ -111,6 +111,25 @@ std::uint64_t take_packet_ring_drops(const std::vector<int>& fds) noexcept {
     return o;
 }
 
+// Frees a received burst. In the usual case every mbuf is direct, unshared (refcnt 1), one
+// segment and from the port's pool: rte_pktmbuf_prefree_seg would leave each unchanged, so they
+// go back with one rte_mempool_put_bulk, what rte_pktmbuf_free_bulk ends with, without its
+// per-mbuf pool grouping into a pending array (a call and ~40 instructions per mbuf there).
+// Anything else takes rte_pktmbuf_free_bulk.
+[[gnu::always_inline]] inline void free_burst(rte_mbuf** pkts, unsigned n,
+                                              rte_mempool* pool) noexcept {
+    bool plain = true;
+    for (unsigned i = 0; i < n; ++i) {
+        const rte_mbuf* m = pkts[i];
+        plain &= (rte_mbuf_refcnt_read(m) == 1) & RTE_MBUF_DIRECT(m) & (m->next == nullptr) &
+                 (m->nb_segs == 1) & (m->pool == pool);
+    }
+    if (plain) [[likely]]
+        rte_mempool_put_bulk(pool, reinterpret_cast<void* const*>(pkts), n);
+    else
+        rte_pktmbuf_free_bulk(pkts, n);
+}
+
 }  // namespace
 
 struct queue_counters {
@@ -546,7 +565,7 @@ bool dpdk_port::run_queue(unsigned q, pipeline::pipeline& p,
                 datagrams += k;
                 p.process(std::span<const datagram>(dgs, k));
             }
-            rte_pktmbuf_free_bulk(pkts, n);  // after process() returned: payloads were copied
+            free_burst(pkts, n, s.pool);  // after process() returned: payloads were copied
             bump(c.bytes, bytes);
             if (fragments) bump(c.fragments, fragments);
             if (reassembled) bump(c.reassembled, reassembled);
