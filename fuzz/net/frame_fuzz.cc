@@ -72,7 +72,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                   reused.fragment.offset_bytes == d.fragment.offset_bytes);
         // decode_frame's fast path (untagged IPv4/UDP) agrees with the general decoder alone.
         decode_result general;
-        check(detail::decode_frame_general(f, tailroom, options, general) == d.status);
+        check(net::detail::decode_frame_general(f, tailroom, options, general) == d.status);
         check(general.reason == d.reason);
         if (d.status == decode_status::udp)
             check(general.datagram.payload.data() == d.datagram.payload.data() &&
