@@ -135,6 +135,7 @@ int main(int argc, char** argv) {
     rx.join();
     const auto q = port->queue_stats(0);
     const auto c = set->counters();
+    std::printf("driver %s\n", port->info().driver.c_str());
     std::printf("frames %llu bursts %llu datagrams %llu received %llu bad_frame drops %llu\n",
                 static_cast<unsigned long long>(q.frames), static_cast<unsigned long long>(q.bursts),
                 static_cast<unsigned long long>(q.datagrams),
