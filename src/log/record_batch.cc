@@ -309,7 +309,44 @@ inline std::byte* put_field(std::byte* p, field_ref f) noexcept {
     return p;
 }
 
+// Writes the body of a record whose headers are pre-encoded in `tail` (attributes to the end
+// of the tail) at p; returns one past its end. Same bytes as put_record_body with those headers.
+[[gnu::always_inline]] inline std::byte* put_tail_record_body(std::byte* p, std::int64_t ts_delta,
+                                                              std::int32_t offset_delta,
+                                                              field_ref key, bytes_view value,
+                                                              bytes_view tail) noexcept {
+    *p++ = std::byte{0};  // record attributes
+    p = put_varint_fast(p, ts_delta);
+    p = put_varint_fast(p, offset_delta);
+    p = put_field(p, key);
+    p = put_varint_fast(p, static_cast<std::int64_t>(value.size()));
+    copy_bytes(p, value.data(), value.size());
+    p += value.size();
+    copy_bytes(p, tail.data(), tail.size());
+    return p + tail.size();
+}
+
 }  // namespace
+
+bool record_tail::assign(std::span<const record_header> headers) noexcept {
+    std::size_t n = varint_bytes(static_cast<std::int64_t>(headers.size()));
+    for (const record_header& h : headers) {
+        // Checked one at a time so the sum cannot overflow.
+        if (h.key.size() > bytes_max || (h.value && h.value->size() > bytes_max)) return false;
+        n += bytes_field_size(as_bytes(h.key)) + bytes_field_size(h.value);
+        if (n > bytes_max) return false;
+    }
+    if (n > bytes_max) return false;
+    std::byte* p = put_varint_fast(_bytes.data(), static_cast<std::int64_t>(headers.size()));
+    for (const record_header& h : headers) {
+        p = put_field(p, field_ref{reinterpret_cast<const std::byte*>(h.key.data()),
+                                   static_cast<std::int64_t>(h.key.size())});
+        p = put_field(p, field_of(h.value));
+    }
+    SLUICE_ASSERT(static_cast<std::size_t>(p - _bytes.data()) == n, "record tail size mismatch");
+    _size = static_cast<std::uint32_t>(n);
+    return true;
+}
 
 std::size_t batch_builder::record_bytes(std::int64_t timestamp_delta, std::int32_t offset_delta,
                                         std::optional<bytes_view> key,
@@ -321,6 +358,7 @@ std::size_t batch_builder::record_bytes(std::int64_t timestamp_delta, std::int32
 
 void batch_builder::reset(mutable_bytes buffer) noexcept {
     _buf = buffer;
+    _limit = std::min(buffer.size(), static_cast<std::size_t>(batch_bytes_max) + log_overhead_bytes);
     _pos = batch_header_bytes;
     _count = 0;
     _base_timestamp = 0;
@@ -377,6 +415,67 @@ bool batch_builder::append(std::int64_t timestamp_ms, std::optional<bytes_view> 
         std::byte* const body_at = put_varint_fast(start, static_cast<std::int64_t>(body));
         const std::byte* const end = put_record_body(body_at, ts_delta, offset_delta,
                                                      field_of(key), field_of(value), headers);
+        SLUICE_ASSERT(static_cast<std::size_t>(end - start) == need, "record size mismatch");
+    }
+
+    if (_count == 0) {
+        _base_timestamp = timestamp_ms;
+        _max_timestamp = timestamp_ms;
+    } else {
+        _max_timestamp = std::max(_max_timestamp, timestamp_ms);
+    }
+    _pos += need;
+    ++_count;
+    return true;
+}
+
+bool batch_builder::append(std::int64_t timestamp_ms, record_field key, bytes_view value,
+                           const record_tail& tail) noexcept {
+    // As the general append above: the same checks, with the headers' part of the bound known
+    // (tail.size_bytes() <= record_tail::bytes_max), and _limit = min(buffer size, the batch
+    // Length limit + 12) for both room checks.
+    if (_count == std::numeric_limits<std::int32_t>::max()) return false;
+    // A key or value over field_max, or a key length below -1, cannot make a record that fits
+    // (a record's need is more than either length), and refusing them here bounds the sums
+    // below. One test for both: field_max is a power of two, so (k | v) > field_max iff one of
+    // them is over it or one equals it and the other is not 0 (their sum is over it then too).
+    constexpr auto field_max = static_cast<std::size_t>(batch_bytes_max);
+    static_assert(std::has_single_bit(field_max));
+    const auto key_plus_1 = static_cast<std::uint64_t>(key.bytes) + 1;  // 0: null
+    if ((key_plus_1 | value.size()) > field_max) return false;
+    const std::size_t key_bytes = key_plus_1 == 0 ? 0 : key_plus_1 - 1;
+    const std::int64_t base = _count == 0 ? timestamp_ms : _base_timestamp;
+    const std::int64_t ts_delta = wrapping_sub(timestamp_ms, base);
+    const field_ref key_field{key.data, key_plus_1 == 0 ? -1 : key.bytes};
+
+    // Upper bound: length, attributes, timestamp delta, offset delta, key and value lengths at
+    // their longest.
+    const std::size_t bound = varint32_bytes_max + 1 + varint64_bytes_max + 3 * varint32_bytes_max +
+                              key_bytes + value.size() + tail.size_bytes();
+    std::byte* const start = _buf.data() + _pos;
+    std::size_t need;
+    if (_pos + bound <= _limit) [[likely]] {
+        // One pass, the body two bytes in (see the general append).
+        std::byte* const body_at = start + 2;
+        const auto body = static_cast<std::size_t>(
+            put_tail_record_body(body_at, ts_delta, _count, key_field, value, tail.bytes()) -
+            body_at);
+        const std::size_t len_bytes = varint_bytes(static_cast<std::int64_t>(body));
+        if (len_bytes != 2) std::memmove(start + len_bytes, body_at, body);
+        put_varint_fast(start, static_cast<std::int64_t>(body));
+        need = len_bytes + body;
+    } else {
+        // Near the end of the buffer: exact size first.
+        if (_pos > _limit) return false;
+        const std::size_t body = 1 + varint_bytes(ts_delta) + varint_bytes(_count) +
+                                 varint_bytes(key_field.bytes) + key_bytes +
+                                 varint_bytes(static_cast<std::int64_t>(value.size())) +
+                                 value.size() + tail.size_bytes();
+        need = varint_bytes(static_cast<std::int64_t>(body)) + body;
+        if (need > _limit - _pos) return false;
+        std::byte* const body_at = put_varint_fast(start, static_cast<std::int64_t>(body));
+        const std::byte* const end =
+            put_tail_record_body(body_at, ts_delta, _count, key_field, value, tail.bytes());
         SLUICE_ASSERT(static_cast<std::size_t>(end - start) == need, "record size mismatch");
     }
 

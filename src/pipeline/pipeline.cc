@@ -164,6 +164,10 @@ struct core_state {
     std::uint16_t source_port = 0;
     std::size_t source_len = 0;  // 0: nothing formatted yet
     char source_text[source_text_max] = {};
+    // The end of every topic record (HeadersCount and the "src" header), encoded when the source
+    // changes; no_headers when source_header is off.
+    log::record_tail source_tail;
+    log::record_tail no_headers;
     // The core counts into these private copies and publishes them to `block` in a short
     // sequence-lock section at the end of each call, so snapshot readers are never starved by a
     // busy core (a write section as long as a whole burst left them almost no even window).
@@ -303,15 +307,15 @@ struct core_state {
         s.builder.reset(mutable_bytes{s.buffer.get(), s.capacity});
     }
 
-    // Appends one record to slot `si`, flushing first if it does not fit. False: the record is
-    // larger than an empty batch (cannot happen with the sizing in make_pipeline; counted).
-    bool append(std::uint32_t si, std::int64_t ts, const std::optional<bytes_view>& key,
-                const std::optional<bytes_view>& value,
-                std::span<const log::record_header> headers) noexcept {
+    // Appends one record to slot `si` (`record`: batch_builder::append's arguments), flushing
+    // first if it does not fit. False: the record is larger than an empty batch (cannot happen
+    // with the sizing in make_pipeline; counted).
+    template <typename... Record>
+    bool append(std::uint32_t si, const Record&... record) noexcept {
         batch_slot& s = slots[si];
-        if (!s.builder.append(ts, key, value, headers)) {
+        if (!s.builder.append(record...)) {
             flush_slot(s);
-            if (!s.builder.append(ts, key, value, headers)) return false;
+            if (!s.builder.append(record...)) return false;
         }
         list(si, s);
         // The completion token carries at most token_records_max records.
@@ -378,34 +382,35 @@ struct core_state {
             source_len = format_source(d.src, d.src_port, source_text);
             source_addr = d.src;
             source_port = d.src_port;
+            const log::record_header src_header{
+                "src", bytes_view{reinterpret_cast<const std::byte*>(source_text), source_len}};
+            // At most 1 + 4 + 3 + 2 + source_text_max bytes.
+            static_assert(source_text_max + 10 <= log::record_tail::bytes_max);
+            const bool fits = source_tail.assign(std::span(&src_header, 1));
+            SLUICE_ASSERT(fits, "source header longer than a record tail");
         }
         const bytes_view source_bytes{reinterpret_cast<const std::byte*>(source_text), source_len};
 
         const std::uint32_t base = first_slot[route];
         // The same for every event of the datagram.
         const fast_mod& pm = partitions_mod[route];
-        const log::record_header src_header{"src", source_bytes};
-        const std::span<const log::record_header> headers =
-            set->opts.source_header ? std::span(&src_header, 1)
-                                    : std::span<const log::record_header>{};
+        const log::record_tail& tail = set->opts.source_header ? source_tail : no_headers;
         const std::size_t batch_bytes = set->opts.batch_bytes;
         for (std::size_t i = 0; i < n; ++i) {
             const event::event_result& e = results[i];
             if (e.accepted()) {
-                // The batch_builder::append arguments, built before the partition hash: the
-                // call copies them from memory, and a copy right after they were stored (two
-                // 8-byte stores, one 16-byte load) stalled store forwarding: half of handle()'s
-                // samples in bench-pipeline-dpdk.
-                const std::optional<bytes_view> value(e.raw);
-                const std::optional<bytes_view> key =
-                    e.has_key ? std::optional<bytes_view>(e.key) : std::nullopt;
+                // Key and value go to batch_builder::append in registers (record_field,
+                // bytes_view), not through memory as std::optional: copying optionals into the
+                // call right after they were stored stalled store forwarding before.
+                const log::record_field key =
+                    e.has_key ? log::record_field::of(e.key) : log::record_field::null();
                 // log::partition_for_key's (murmur2 & 0x7fffffff) % partitions, and the same
                 // modulo for keyless round robin, by multiplication.
                 const std::uint32_t p =
                     e.has_key
                         ? pm.mod(static_cast<std::uint32_t>(log::murmur2(e.key)) & 0x7fffffffu)
                         : pm.mod(round_robin[route]++);
-                if (append(base + p, e.timestamp_ms, key, value, headers)) {
+                if (append(base + p, e.timestamp_ms, key, e.raw, tail)) {
                     bump(c.in_flight, 1);
                     batch_slot& s = slots[base + p];
                     if (s.builder.size_bytes() >= batch_bytes) flush_slot(s);

@@ -637,6 +637,104 @@ TEST(RecordBatch, BuilderOnePassAndExactFitGiveTheSameBytes) {
     }
 }
 
+// append(ts, record_field, value, record_tail) is the general append with the headers encoded
+// once: same bytes and the same accept/refuse decisions, for null, empty, short and long keys,
+// values of 0..300 bytes (and around the length varint's size steps), 0, 1 or 2 headers and
+// timestamps far apart (negative and wrapping deltas), in a roomy buffer (one pass) and at
+// every capacity near the end of a small one (exact size first).
+TEST(RecordBatch, TailAppendGivesTheGeneralAppendsBytes) {
+    const record_header hdr[] = {{"src", as_bytes("169.254.0.2:40000")}, {"n", std::nullopt}};
+    const std::string value_text(70000, 'v');
+    const std::string key_text(200, 'k');
+    const std::int64_t stamps[] = {1'700'000'000'000,
+                                   1'700'000'000'001,
+                                   1'699'999'999'000,
+                                   0,
+                                   -1,
+                                   std::numeric_limits<std::int64_t>::min(),
+                                   std::numeric_limits<std::int64_t>::max(),
+                                   1'700'000'100'000,
+                                   1'700'000'000'063,
+                                   1'700'000'000'064};
+    const std::optional<std::size_t> key_sizes[] = {std::nullopt, 0, 1, 2, 3, 16, 17, 200};
+    std::vector<std::size_t> value_sizes;
+    for (std::size_t v = 0; v <= 300; ++v) value_sizes.push_back(v);
+    for (std::size_t v : {8150, 8160, 8170, 8180, 8190, 8200, 70000}) value_sizes.push_back(v);
+
+    for (std::size_t nh : {0, 1, 2}) {
+        const std::span<const record_header> hs(hdr, nh);
+        record_tail tail;
+        ASSERT_TRUE(tail.assign(hs));
+        for (const auto& key_size : key_sizes) {
+            const auto key = key_size ? std::optional<bytes_view>(as_bytes(key_text).first(*key_size))
+                                      : std::nullopt;
+            const record_field key_field = key ? record_field::of(*key) : record_field::null();
+            bytes general_buf(1 << 20), tail_buf(1 << 20);
+            batch_builder general(general_buf), tailed(tail_buf);
+            for (std::size_t i = 0; i < value_sizes.size(); ++i) {
+                const std::int64_t ts = stamps[i % std::size(stamps)];
+                const bytes_view value = as_bytes(value_text).first(value_sizes[i]);
+                const bool a = general.append(ts, key, value, hs);
+                const bool b = tailed.append(ts, key_field, value, tail);
+                ASSERT_EQ(a, b) << nh << " " << i;
+                ASSERT_EQ(general.size_bytes(), tailed.size_bytes()) << nh << " " << i;
+            }
+            EXPECT_GT(general.records(), 300);
+            const auto da = general.finish();
+            const auto db = tailed.finish();
+            ASSERT_TRUE(std::equal(da.begin(), da.end(), db.begin(), db.end())) << nh;
+            ASSERT_EQ(validate_batch(db), errc::ok);
+        }
+    }
+
+    // Near the end of the buffer: every capacity from an empty batch to a few records.
+    const record_header src[] = {{"src", as_bytes("10.1.2.3:5000")}};
+    record_tail tail;
+    ASSERT_TRUE(tail.assign(src));
+    const std::size_t cycle[] = {0, 5, 50, 91, 120, 300};
+    for (std::size_t cap = 50; cap < 1200; ++cap) {
+        bytes general_buf(cap), tail_buf(cap);
+        batch_builder general(general_buf), tailed(tail_buf);
+        for (std::size_t i = 0; i < 16; ++i) {
+            const bool keyed = i % 3 != 0;
+            const auto key = keyed ? std::optional<bytes_view>(as_bytes("sensor-17")) : std::nullopt;
+            const record_field key_field = keyed ? record_field::of(*key) : record_field::null();
+            const bytes_view value = as_bytes(value_text).first(cycle[i % std::size(cycle)]);
+            const std::int64_t ts = 1'700'000'000'000 + static_cast<std::int64_t>(i) * 1000;
+            ASSERT_EQ(general.append(ts, key, value, src), tailed.append(ts, key_field, value, tail))
+                << cap << " " << i;
+            ASSERT_EQ(general.size_bytes(), tailed.size_bytes()) << cap << " " << i;
+        }
+        if (general.empty()) continue;
+        const auto da = general.finish();
+        const auto db = tailed.finish();
+        ASSERT_TRUE(std::equal(da.begin(), da.end(), db.begin(), db.end())) << cap;
+    }
+}
+
+TEST(RecordBatch, RecordTailEncodesHeadersOnceAndRefusesTooLong) {
+    record_tail none;
+    ASSERT_EQ(none.size_bytes(), 1u);
+    EXPECT_EQ(none.bytes()[0], std::byte{0});  // HeadersCount 0
+    record_tail t;
+    ASSERT_TRUE(t.assign({}));
+    EXPECT_EQ(to_string(t.bytes()), to_string(none.bytes()));
+    const record_header hdr[] = {{"h", as_bytes("x")}};
+    ASSERT_TRUE(t.assign(hdr));
+    // HeadersCount 1, "h" (length 1), "x" (length 1): as in the golden batch's record 1.
+    EXPECT_EQ(to_string(t.bytes()), to_string(to_bytes({0x02, 0x02, 'h', 0x02, 'x'})));
+    // Longer than bytes_max: refused, the tail unchanged.
+    const std::string long_value(record_tail::bytes_max, 'v');
+    const record_header too_long[] = {{"src", as_bytes(long_value)}};
+    EXPECT_FALSE(t.assign(too_long));
+    EXPECT_EQ(to_string(t.bytes()), to_string(to_bytes({0x02, 0x02, 'h', 0x02, 'x'})));
+    // Exactly bytes_max: accepted (1 + 1 + 1 + 2 + value).
+    const std::string fitting(record_tail::bytes_max - 5, 'v');
+    const record_header fits[] = {{"s", as_bytes(fitting)}};
+    ASSERT_TRUE(t.assign(fits));
+    EXPECT_EQ(t.size_bytes(), record_tail::bytes_max);
+}
+
 TEST(RecordBatch, BuilderRefusesWhatDoesNotFitAndChangesNothing) {
     bytes buf(100);
     batch_builder bb(buf);

@@ -10,6 +10,7 @@
 //   [HeaderKeyLength varint | HeaderKey | HeaderValueLength varint | HeaderValue]...
 // (zig-zag varints; length -1 = null).
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -134,6 +135,38 @@ struct record_header {
     std::optional<bytes_view> value;
 };
 
+// A nullable byte string as two words (passed in registers, unlike std::optional<bytes_view>):
+// `bytes` = -1 for null, else the length of [data, data + bytes).
+struct record_field {
+    const std::byte* data = nullptr;
+    std::int64_t bytes = -1;
+
+    [[nodiscard]] static constexpr record_field null() noexcept { return {}; }
+    [[nodiscard]] static record_field of(bytes_view b) noexcept {
+        return {b.data(), static_cast<std::int64_t>(b.size())};
+    }
+};
+
+// The end of a record that many records share, encoded once: HeadersCount and the headers
+// (the pipeline's "src" header is the same for every event of a datagram, and mostly for
+// every datagram of a sender). Default: no headers (the one byte of HeadersCount 0).
+class record_tail {
+public:
+    // Room for the encoding; headers that need more are refused by assign().
+    static constexpr std::size_t bytes_max = 256;
+
+    record_tail() noexcept { _bytes[0] = std::byte{0}; }
+    // Encodes `headers`; returns false (and leaves the tail unchanged) when they take more than
+    // bytes_max bytes.
+    [[nodiscard]] bool assign(std::span<const record_header> headers) noexcept;
+    [[nodiscard]] bytes_view bytes() const noexcept { return {_bytes.data(), _size}; }
+    [[nodiscard]] std::size_t size_bytes() const noexcept { return _size; }
+
+private:
+    std::uint32_t _size = 1;
+    std::array<std::byte, bytes_max> _bytes;
+};
+
 // Builds one uncompressed batch directly into a caller-provided buffer; no allocation.
 // The batch is finished (lengths, counts, timestamps, CRC) by finish(); BaseOffset is 0 and
 // PartitionLeaderEpoch -1 until the log stamps them.
@@ -147,6 +180,11 @@ public:
     [[nodiscard]] bool append(std::int64_t timestamp_ms, std::optional<bytes_view> key,
                               std::optional<bytes_view> value,
                               std::span<const record_header> headers = {}) noexcept;
+    // The same record as append(timestamp_ms, key, value, headers) with `tail` encoding those
+    // headers, byte for byte, without walking the headers (the pipeline's path: one value, an
+    // optional key, a tail shared by many records).
+    [[nodiscard]] bool append(std::int64_t timestamp_ms, record_field key, bytes_view value,
+                              const record_tail& tail) noexcept;
     // Bytes the record would take inside the batch, including its length varint.
     [[nodiscard]] static std::size_t record_bytes(std::int64_t timestamp_delta,
                                                   std::int32_t offset_delta,
@@ -163,6 +201,7 @@ public:
 
 private:
     mutable_bytes _buf;
+    std::size_t _limit = 0;  // min(_buf.size(), batch_bytes_max + log_overhead_bytes)
     std::size_t _pos = batch_header_bytes;
     std::int32_t _count = 0;
     std::int64_t _base_timestamp = 0;
