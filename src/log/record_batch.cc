@@ -9,6 +9,8 @@
 #include <cstring>
 #include <limits>
 
+#include <immintrin.h>
+
 #include <sluice/base/assert.h>
 #include <sluice/log/crc32c.h>
 #include <sluice/log/varint.h>
@@ -235,11 +237,34 @@ std::size_t bytes_field_size(std::optional<bytes_view> b) noexcept {
     return varint_bytes(static_cast<std::int64_t>(b->size())) + b->size();
 }
 
-// memcpy with the short copies (keys, header names and values) inline: two overlapping
-// loads and stores, within [dst, dst + n) and [src, src + n).
+// 32 bytes, one unaligned AVX2 load and store (x86-64-v3 is the build's baseline). A plain
+// 32-byte memcpy compiles to two 16-byte moves through a stack temporary with GCC 12.
+inline void copy32(std::byte* dst, const std::byte* src) noexcept {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst),
+                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src)));
+}
+
+// memcpy (the ranges do not overlap) with the copies up to 128 bytes (keys, header names and
+// values, the pipeline's ~100-byte events) inline: overlapping pieces, all within
+// [dst, dst + n) and [src, src + n).
 inline void copy_bytes(std::byte* dst, const std::byte* src, std::size_t n) noexcept {
-    if (n > 16) {
-        std::memcpy(dst, src, n);
+    if (n > 32) {
+        if (n > 128) {
+            std::memcpy(dst, src, n);
+            return;
+        }
+        copy32(dst, src);
+        if (n > 64) {
+            copy32(dst + 32, src + 32);
+            copy32(dst + n - 64, src + n - 64);
+        }
+        copy32(dst + n - 32, src + n - 32);
+    } else if (n > 16) {
+        std::uint64_t a[2], b[2];
+        std::memcpy(a, src, 16);
+        std::memcpy(b, src + n - 16, 16);
+        std::memcpy(dst, a, 16);
+        std::memcpy(dst + n - 16, b, 16);
     } else if (n >= 8) {
         std::uint64_t a, b;
         std::memcpy(&a, src, 8);
