@@ -5,6 +5,9 @@
 
 #include <sluice/log/partitioner.h>
 
+#include <bit>
+#include <cstring>
+
 namespace sluice::log {
 
 std::int32_t murmur2(bytes_view key) noexcept {
@@ -15,13 +18,13 @@ std::int32_t murmur2(bytes_view key) noexcept {
     const std::size_t length = key.size();
     // Java: int h = seed ^ length (length as a 32-bit int).
     std::uint32_t h = seed ^ static_cast<std::uint32_t>(length);
-    const std::size_t words = length / 4;
-    const auto byte_at = [&](std::size_t i) { return static_cast<std::uint32_t>(key[i]); };
-
-    for (std::size_t i = 0; i < words; ++i) {
-        const std::size_t i4 = i * 4;
-        std::uint32_t k = byte_at(i4) | (byte_at(i4 + 1) << 8) | (byte_at(i4 + 2) << 16) |
-                          (byte_at(i4 + 3) << 24);
+    const std::byte* p = key.data();
+    const std::byte* const words_end = p + (length & ~std::size_t{3});
+    for (; p != words_end; p += 4) {
+        // One little-endian 32-bit load (GCC does not merge Java's four byte loads into one).
+        std::uint32_t k;
+        std::memcpy(&k, p, sizeof k);
+        if constexpr (std::endian::native == std::endian::big) k = __builtin_bswap32(k);
         k *= m;
         k ^= k >> r;
         k *= m;
@@ -29,15 +32,13 @@ std::int32_t murmur2(bytes_view key) noexcept {
         h ^= k;
     }
 
-    const std::size_t tail = length & ~std::size_t{3};
-    switch (length % 4) {
-        case 3: h ^= byte_at(tail + 2) << 16; [[fallthrough]];
-        case 2: h ^= byte_at(tail + 1) << 8; [[fallthrough]];
-        case 1:
-            h ^= byte_at(tail);
-            h *= m;
-            break;
-        default: break;
+    // Java's switch over the 1..3 tail bytes, without the switch: they form a little-endian
+    // word from the first, middle and last byte (for one or two bytes the same byte is or-ed
+    // twice into the same place).
+    if (const std::size_t tail = length & 3; tail != 0) {
+        const auto byte_at = [&](std::size_t i) { return static_cast<std::uint32_t>(p[i]) << (8 * i); };
+        h ^= byte_at(0) | byte_at(tail >> 1) | byte_at(tail - 1);
+        h *= m;
     }
 
     h ^= h >> 13;
