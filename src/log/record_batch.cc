@@ -232,6 +232,22 @@ inline std::byte* put_varint_fast(std::byte* p, std::int64_t v) noexcept {
     return p + put_uvarint(p, u);
 }
 
+// Writes the length varint of the record body that sits at start + 2 (written there before its
+// length was known) in front of it, moving the body when the length takes other than two bytes
+// (bodies under 64 or over 8191 bytes); returns the record's bytes.
+inline std::size_t put_length_in_front(std::byte* start, std::size_t body) noexcept {
+    const std::uint64_t u = std::uint64_t{body} << 1;  // zig-zag of a length >= 0
+    if (u - 0x80 < 0x4000 - 0x80) [[likely]] {
+        start[0] = static_cast<std::byte>(u | 0x80);
+        start[1] = static_cast<std::byte>(u >> 7);
+        return 2 + body;
+    }
+    const std::size_t len_bytes = varint_bytes(static_cast<std::int64_t>(body));
+    std::memmove(start + len_bytes, start + 2, body);
+    put_varint_fast(start, static_cast<std::int64_t>(body));
+    return len_bytes + body;
+}
+
 std::size_t bytes_field_size(std::optional<bytes_view> b) noexcept {
     if (!b) return 1;  // varint(-1)
     return varint_bytes(static_cast<std::int64_t>(b->size())) + b->size();
@@ -427,10 +443,7 @@ bool batch_builder::append(std::int64_t timestamp_ms, std::optional<bytes_view> 
             put_record_body(body_at, ts_delta, offset_delta, field_of(key), field_of(value),
                             headers) -
             body_at);
-        const std::size_t len_bytes = varint_bytes(static_cast<std::int64_t>(body));
-        if (len_bytes != 2) std::memmove(start + len_bytes, body_at, body);
-        put_varint_fast(start, static_cast<std::int64_t>(body));
-        need = len_bytes + body;
+        need = put_length_in_front(start, body);
     } else {
         // Near the end of the buffer: exact size first, so nothing is written if it does not fit.
         const std::size_t body = record_body_size(ts_delta, offset_delta, key, value, headers);
@@ -485,10 +498,7 @@ bool batch_builder::append(std::int64_t timestamp_ms, record_field key, bytes_vi
         const auto body = static_cast<std::size_t>(
             put_tail_record_body(body_at, ts_delta, _count, key_field, value, tail.bytes()) -
             body_at);
-        const std::size_t len_bytes = varint_bytes(static_cast<std::int64_t>(body));
-        if (len_bytes != 2) std::memmove(start + len_bytes, body_at, body);
-        put_varint_fast(start, static_cast<std::int64_t>(body));
-        need = len_bytes + body;
+        need = put_length_in_front(start, body);
     } else {
         // Near the end of the buffer: exact size first.
         if (_pos > _limit) return false;
