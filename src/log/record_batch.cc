@@ -216,10 +216,9 @@ constexpr std::size_t varint_bytes(std::int64_t v) noexcept {
     return (bits * 9 + 64) >> 6;
 }
 
-// put_varint with the one- and two-byte encodings (every delta, count and length of a small
+// put_uvarint with the one- and two-byte encodings (every delta, count and length of a small
 // record) inline; returns one past the last byte written.
-inline std::byte* put_varint_fast(std::byte* p, std::int64_t v) noexcept {
-    const std::uint64_t u = zigzag_encode(v);
+inline std::byte* put_uvarint_fast(std::byte* p, std::uint64_t u) noexcept {
     if (u < 0x80) {
         *p = static_cast<std::byte>(u);
         return p + 1;
@@ -230,6 +229,13 @@ inline std::byte* put_varint_fast(std::byte* p, std::int64_t v) noexcept {
         return p + 2;
     }
     return p + put_uvarint(p, u);
+}
+inline std::byte* put_varint_fast(std::byte* p, std::int64_t v) noexcept {
+    return put_uvarint_fast(p, zigzag_encode(v));
+}
+// A length or count (>= 0, < 2^63): its zig-zag encoding is a shift, without the sign mask.
+inline std::byte* put_count_fast(std::byte* p, std::uint64_t n) noexcept {
+    return put_uvarint_fast(p, n << 1);
 }
 
 // Writes the length varint of the record body that sits at start + 2 (written there before its
@@ -338,10 +344,10 @@ inline std::byte* put_field(std::byte* p, field_ref f) noexcept {
     field_ref value, std::span<const record_header> headers) noexcept {
     *p++ = std::byte{0};  // record attributes
     p = put_varint_fast(p, ts_delta);
-    p = put_varint_fast(p, offset_delta);
+    p = put_count_fast(p, static_cast<std::uint32_t>(offset_delta));
     p = put_field(p, key);
     p = put_field(p, value);
-    p = put_varint_fast(p, static_cast<std::int64_t>(headers.size()));
+    p = put_count_fast(p, headers.size());
     for (const record_header& h : headers) {
         p = put_field(p, field_ref{reinterpret_cast<const std::byte*>(h.key.data()),
                                    static_cast<std::int64_t>(h.key.size())});
@@ -358,9 +364,9 @@ inline std::byte* put_field(std::byte* p, field_ref f) noexcept {
                                                               bytes_view tail) noexcept {
     *p++ = std::byte{0};  // record attributes
     p = put_varint_fast(p, ts_delta);
-    p = put_varint_fast(p, offset_delta);
+    p = put_count_fast(p, static_cast<std::uint32_t>(offset_delta));
     p = put_field(p, key);
-    p = put_varint_fast(p, static_cast<std::int64_t>(value.size()));
+    p = put_count_fast(p, value.size());
     copy_bytes(p, value.data(), value.size());
     p += value.size();
     copy_bytes(p, tail.data(), tail.size());
