@@ -360,12 +360,19 @@ struct core_state {
     }
 
     void handle(const datagram& d, std::int64_t ingest_ms) noexcept {
-        const std::uint32_t route = set->route_of(d.dst_port);
+        // set->route_of(d.dst_port), with the "_unrouted" index (routes.size(), a division by
+        // sizeof(route_info)) computed only on the paths that count under it.
+        const std::uint16_t port_entry = set->port_table[d.dst_port];
+        const auto route_or_unrouted = [&]() noexcept {
+            return port_entry != 0 ? static_cast<std::uint32_t>(port_entry - 1)
+                                   : static_cast<std::uint32_t>(set->routes.size());
+        };
         bump(shadow_core.datagrams, 1);
         bump(shadow_core.bytes, d.payload.size());
-        if (!allowed(d)) return count_pre_parse_drop(route, drop_reason::allow_list, 1);
-        if (!rate_ok(d)) return count_pre_parse_drop(route, drop_reason::rate_limit, 1);
-        if (route == set->routes.size()) return count_pre_parse_drop(route, drop_reason::no_route, 1);
+        if (!allowed(d)) return count_pre_parse_drop(route_or_unrouted(), drop_reason::allow_list, 1);
+        if (!rate_ok(d)) return count_pre_parse_drop(route_or_unrouted(), drop_reason::rate_limit, 1);
+        if (port_entry == 0) return count_pre_parse_drop(route_or_unrouted(), drop_reason::no_route, 1);
+        const std::uint32_t route = port_entry - 1u;
 
         const route_info& r = set->routes[route];
         const std::int64_t ts_default = d.rx_wall_ms != 0 ? d.rx_wall_ms : ingest_ms;
