@@ -324,10 +324,7 @@ std::size_t record_body_size(std::int64_t timestamp_delta, std::int32_t offset_d
 }
 
 // A length-prefixed field (zig-zag varint length, then the bytes): `bytes` = -1 for null.
-struct field_ref {
-    const std::byte* data;
-    std::int64_t bytes;
-};
+using field_ref = record_field;
 constexpr field_ref field_of(std::optional<bytes_view> b) noexcept {
     return b ? field_ref{b->data(), static_cast<std::int64_t>(b->size())} : field_ref{nullptr, -1};
 }
@@ -488,38 +485,52 @@ bool batch_builder::append(std::int64_t timestamp_ms, record_field key, bytes_vi
     const auto key_plus_1 = static_cast<std::uint64_t>(key.bytes) + 1;  // 0: null
     if ((key_plus_1 | value.size()) > field_max) return false;
     const std::size_t key_bytes = key_plus_1 == 0 ? 0 : key_plus_1 - 1;
-    const std::int64_t base = _count == 0 ? timestamp_ms : _base_timestamp;
-    const std::int64_t ts_delta = wrapping_sub(timestamp_ms, base);
     const field_ref key_field{key.data, key_plus_1 == 0 ? -1 : key.bytes};
 
     // Upper bound: length, attributes, timestamp delta, offset delta, key and value lengths at
     // their longest.
     const std::size_t bound = varint32_bytes_max + 1 + varint64_bytes_max + 3 * varint32_bytes_max +
                               key_bytes + value.size() + tail.size_bytes();
-    std::byte* const start = _buf.data() + _pos;
-    std::size_t need;
-    if (_pos + bound <= _limit) [[likely]] {
-        // One pass, the body two bytes in (see the general append).
-        std::byte* const body_at = start + 2;
-        const auto body = static_cast<std::size_t>(
-            put_tail_record_body(body_at, ts_delta, _count, key_field, value, tail.bytes()) -
-            body_at);
-        need = put_length_in_front(start, body);
-    } else {
-        // Near the end of the buffer: exact size first.
-        if (_pos > _limit) return false;
-        const std::size_t body = 1 + varint_bytes(ts_delta) + varint_bytes(_count) +
-                                 varint_bytes(key_field.bytes) + key_bytes +
-                                 varint_bytes(static_cast<std::int64_t>(value.size())) +
-                                 value.size() + tail.size_bytes();
-        need = varint_bytes(static_cast<std::int64_t>(body)) + body;
-        if (need > _limit - _pos) return false;
-        std::byte* const body_at = put_varint_fast(start, static_cast<std::int64_t>(body));
-        const std::byte* const end =
-            put_tail_record_body(body_at, ts_delta, _count, key_field, value, tail.bytes());
-        SLUICE_ASSERT(static_cast<std::size_t>(end - start) == need, "record size mismatch");
+    if (_pos + bound > _limit) [[unlikely]] {
+        return append_exact(timestamp_ms, key_field, key_bytes, value, tail);
     }
+    // One pass, the body two bytes in (see the general append). It cannot fail now, so the
+    // timestamps are updated first, with one test of the first record.
+    std::int64_t ts_delta = 0;
+    if (_count != 0) [[likely]] {
+        ts_delta = wrapping_sub(timestamp_ms, _base_timestamp);
+        _max_timestamp = std::max(_max_timestamp, timestamp_ms);
+    } else {
+        _base_timestamp = timestamp_ms;
+        _max_timestamp = timestamp_ms;
+    }
+    std::byte* const start = _buf.data() + _pos;
+    std::byte* const body_at = start + 2;
+    const auto body = static_cast<std::size_t>(
+        put_tail_record_body(body_at, ts_delta, _count, key_field, value, tail.bytes()) - body_at);
+    _pos += put_length_in_front(start, body);
+    ++_count;
+    return true;
+}
 
+bool batch_builder::append_exact(std::int64_t timestamp_ms, record_field key,
+                                 std::size_t key_bytes, bytes_view value,
+                                 const record_tail& tail) noexcept {
+    // Near the end of the buffer: the exact size first, so nothing changes if it does not fit.
+    if (_pos > _limit) return false;
+    const std::int64_t base = _count == 0 ? timestamp_ms : _base_timestamp;
+    const std::int64_t ts_delta = wrapping_sub(timestamp_ms, base);
+    const std::size_t body = 1 + varint_bytes(ts_delta) + varint_bytes(_count) +
+                             varint_bytes(key.bytes) + key_bytes +
+                             varint_bytes(static_cast<std::int64_t>(value.size())) + value.size() +
+                             tail.size_bytes();
+    const std::size_t need = varint_bytes(static_cast<std::int64_t>(body)) + body;
+    if (need > _limit - _pos) return false;
+    std::byte* const start = _buf.data() + _pos;
+    std::byte* const body_at = put_varint_fast(start, static_cast<std::int64_t>(body));
+    const std::byte* const end =
+        put_tail_record_body(body_at, ts_delta, _count, key, value, tail.bytes());
+    SLUICE_ASSERT(static_cast<std::size_t>(end - start) == need, "record size mismatch");
     if (_count == 0) {
         _base_timestamp = timestamp_ms;
         _max_timestamp = timestamp_ms;

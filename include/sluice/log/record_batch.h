@@ -200,6 +200,12 @@ public:
     [[nodiscard]] mutable_bytes finish() noexcept;
 
 private:
+    // The record_tail append near the end of the buffer (sizes the record exactly first); out
+    // of line so that the one-pass path keeps few registers. `key` is null (-1) or of key_bytes.
+    [[gnu::noinline]] bool append_exact(std::int64_t timestamp_ms, record_field key,
+                                        std::size_t key_bytes, bytes_view value,
+                                        const record_tail& tail) noexcept;
+
     mutable_bytes _buf;
     std::size_t _limit = 0;  // min(_buf.size(), batch_bytes_max + log_overhead_bytes)
     std::size_t _pos = batch_header_bytes;
