@@ -334,6 +334,21 @@ inline std::byte* put_field(std::byte* p, field_ref f) noexcept {
     copy_bytes(p, f.data, static_cast<std::size_t>(f.bytes));
     return p + f.bytes;
 }
+// put_field for keys, which are mostly short (ids, a few digits): 1..3 bytes tested first.
+inline std::byte* put_key_field(std::byte* p, field_ref f) noexcept {
+    p = put_varint_fast(p, f.bytes);
+    if (f.bytes < 4) {
+        if (f.bytes <= 0) return p;
+        const auto n = static_cast<std::size_t>(f.bytes);
+        const std::byte first = f.data[0], mid = f.data[n / 2], last = f.data[n - 1];
+        p[0] = first;
+        p[n / 2] = mid;
+        p[n - 1] = last;
+        return p + n;
+    }
+    copy_bytes(p, f.data, static_cast<std::size_t>(f.bytes));
+    return p + f.bytes;
+}
 
 // Writes the record body (attributes to the last header) at p; returns one past its end.
 [[gnu::always_inline]] inline std::byte* put_record_body(
@@ -362,7 +377,7 @@ inline std::byte* put_field(std::byte* p, field_ref f) noexcept {
     *p++ = std::byte{0};  // record attributes
     p = put_varint_fast(p, ts_delta);
     p = put_count_fast(p, static_cast<std::uint32_t>(offset_delta));
-    p = put_field(p, key);
+    p = put_key_field(p, key);
     p = put_count_fast(p, value.size());
     copy_bytes(p, value.data(), value.size());
     p += value.size();
