@@ -403,6 +403,11 @@ struct core_state {
         const fast_mod& pm = partitions_mod[route];
         const log::record_tail& tail = set->opts.source_header ? source_tail : no_headers;
         const std::size_t batch_bytes = set->opts.batch_bytes;
+        // Every event below ends in a builder (in_flight) or, if its append fails, dropped: one
+        // bump for all of them here, given back per failure, instead of one per event. A flush
+        // on the way only ever drops records already in a builder, so in_flight never
+        // underflows; readers see the counters only after end().
+        bump(c.in_flight, n);
         for (std::size_t i = 0; i < n; ++i) {
             const event::event_result& e = results[i];
             if (e.accepted()) {
@@ -418,10 +423,10 @@ struct core_state {
                         ? pm.mod(static_cast<std::uint32_t>(log::murmur2(e.key)) & 0x7fffffffu)
                         : pm.mod(round_robin[route]++);
                 if (append(base + p, e.timestamp_ms, key, e.raw, tail)) {
-                    bump(c.in_flight, 1);
                     batch_slot& s = slots[base + p];
                     if (s.builder.size_bytes() >= batch_bytes) flush_slot(s);
                 } else {
+                    drop(c.in_flight, 1);
                     bump(c.dropped[static_cast<std::size_t>(drop_reason::append_error)], 1);
                 }
             } else {
@@ -435,11 +440,11 @@ struct core_state {
                     {"source", source_bytes},
                 };
                 if (append(dlq_slot, ts_default, std::nullopt, raw, headers)) {
-                    bump(c.in_flight, 1);
                     batch_slot& s = slots[dlq_slot];
                     ++s.reasons[static_cast<std::size_t>(e.reason)];
                     if (s.builder.size_bytes() >= set->opts.batch_bytes) flush_slot(s);
                 } else {
+                    drop(c.in_flight, 1);
                     bump(c.dropped[static_cast<std::size_t>(drop_reason::append_error)], 1);
                 }
             }
