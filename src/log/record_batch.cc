@@ -370,10 +370,15 @@ inline std::byte* put_key_field(std::byte* p, field_ref f) noexcept {
 
 // Writes the body of a record whose headers are pre-encoded in `tail` (attributes to the end
 // of the tail) at p; returns one past its end. Same bytes as put_record_body with those headers.
+// With `tail_slack`, 32 bytes past the record's end may be written (the one-pass path's bound
+// leaves them): a tail of up to 32 bytes is copied as one 32-byte piece (record_tail's storage
+// has bytes_max >= 32 bytes, zeroed).
+template <bool tail_slack>
 [[gnu::always_inline]] inline std::byte* put_tail_record_body(std::byte* p, std::int64_t ts_delta,
                                                               std::int32_t offset_delta,
                                                               field_ref key, bytes_view value,
                                                               bytes_view tail) noexcept {
+    static_assert(record_tail::bytes_max >= 32);
     *p++ = std::byte{0};  // record attributes
     p = put_varint_fast(p, ts_delta);
     p = put_count_fast(p, static_cast<std::uint32_t>(offset_delta));
@@ -381,6 +386,12 @@ inline std::byte* put_key_field(std::byte* p, field_ref f) noexcept {
     p = put_count_fast(p, value.size());
     copy_bytes(p, value.data(), value.size());
     p += value.size();
+    if constexpr (tail_slack) {
+        if (tail.size() <= 32) [[likely]] {
+            copy32(p, tail.data());
+            return p + tail.size();
+        }
+    }
     copy_bytes(p, tail.data(), tail.size());
     return p + tail.size();
 }
@@ -503,9 +514,9 @@ bool batch_builder::append(std::int64_t timestamp_ms, record_field key, bytes_vi
     const field_ref key_field{key.data, key_plus_1 == 0 ? -1 : key.bytes};
 
     // Upper bound: length, attributes, timestamp delta, offset delta, key and value lengths at
-    // their longest.
+    // their longest, and 32 bytes of slack for the tail's copy.
     const std::size_t bound = varint32_bytes_max + 1 + varint64_bytes_max + 3 * varint32_bytes_max +
-                              key_bytes + value.size() + tail.size_bytes();
+                              key_bytes + value.size() + tail.size_bytes() + 32;
     if (_pos + bound > _limit) [[unlikely]] {
         return append_exact(timestamp_ms, key_field, key_bytes, value, tail);
     }
@@ -522,7 +533,8 @@ bool batch_builder::append(std::int64_t timestamp_ms, record_field key, bytes_vi
     std::byte* const start = _buf.data() + _pos;
     std::byte* const body_at = start + 2;
     const auto body = static_cast<std::size_t>(
-        put_tail_record_body(body_at, ts_delta, _count, key_field, value, tail.bytes()) - body_at);
+        put_tail_record_body<true>(body_at, ts_delta, _count, key_field, value, tail.bytes()) -
+        body_at);
     _pos += put_length_in_front(start, body);
     ++_count;
     return true;
@@ -544,7 +556,7 @@ bool batch_builder::append_exact(std::int64_t timestamp_ms, record_field key,
     std::byte* const start = _buf.data() + _pos;
     std::byte* const body_at = put_varint_fast(start, static_cast<std::int64_t>(body));
     const std::byte* const end =
-        put_tail_record_body(body_at, ts_delta, _count, key, value, tail.bytes());
+        put_tail_record_body<false>(body_at, ts_delta, _count, key, value, tail.bytes());
     SLUICE_ASSERT(static_cast<std::size_t>(end - start) == need, "record size mismatch");
     if (_count == 0) {
         _base_timestamp = timestamp_ms;

@@ -639,11 +639,14 @@ TEST(RecordBatch, BuilderOnePassAndExactFitGiveTheSameBytes) {
 
 // append(ts, record_field, value, record_tail) is the general append with the headers encoded
 // once: same bytes and the same accept/refuse decisions, for null, empty, short and long keys,
-// values of 0..300 bytes (and around the length varint's size steps), 0, 1 or 2 headers and
+// values of 0..300 bytes (and around the length varint's size steps), 0 to 3 headers and
 // timestamps far apart (negative and wrapping deltas), in a roomy buffer (one pass) and at
 // every capacity near the end of a small one (exact size first).
 TEST(RecordBatch, TailAppendGivesTheGeneralAppendsBytes) {
-    const record_header hdr[] = {{"src", as_bytes("169.254.0.2:40000")}, {"n", std::nullopt}};
+    // Tails of 1, 23, 26 and 71 bytes (a tail of up to 32 bytes is copied as one 32-byte piece).
+    const record_header hdr[] = {{"src", as_bytes("169.254.0.2:40000")},
+                                 {"n", std::nullopt},
+                                 {"trace", as_bytes("00-0af7651916cd43dd8448eb211c80319c-01")}};
     const std::string value_text(70000, 'v');
     const std::string key_text(200, 'k');
     const std::int64_t stamps[] = {1'700'000'000'000,
@@ -661,10 +664,12 @@ TEST(RecordBatch, TailAppendGivesTheGeneralAppendsBytes) {
     for (std::size_t v = 0; v <= 300; ++v) value_sizes.push_back(v);
     for (std::size_t v : {8150, 8160, 8170, 8180, 8190, 8200, 70000}) value_sizes.push_back(v);
 
-    for (std::size_t nh : {0, 1, 2}) {
+    for (std::size_t nh : {0, 1, 2, 3}) {
         const std::span<const record_header> hs(hdr, nh);
         record_tail tail;
         ASSERT_TRUE(tail.assign(hs));
+        constexpr std::size_t tail_bytes[] = {1, 23, 26, 71};
+        EXPECT_EQ(tail.size_bytes(), tail_bytes[nh]);
         for (const auto& key_size : key_sizes) {
             const auto key = key_size ? std::optional<bytes_view>(as_bytes(key_text).first(*key_size))
                                       : std::nullopt;

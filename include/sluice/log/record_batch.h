@@ -155,7 +155,7 @@ public:
     // Room for the encoding; headers that need more are refused by assign().
     static constexpr std::size_t bytes_max = 256;
 
-    record_tail() noexcept { _bytes[0] = std::byte{0}; }
+    record_tail() noexcept = default;
     // Encodes `headers`; returns false (and leaves the tail unchanged) when they take more than
     // bytes_max bytes.
     [[nodiscard]] bool assign(std::span<const record_header> headers) noexcept;
@@ -164,7 +164,7 @@ public:
 
 private:
     std::uint32_t _size = 1;
-    std::array<std::byte, bytes_max> _bytes;
+    std::array<std::byte, bytes_max> _bytes{};  // zeroed: the builder may copy past _size
 };
 
 // Builds one uncompressed batch directly into a caller-provided buffer; no allocation.
