@@ -9,8 +9,6 @@
 #include <cstring>
 #include <limits>
 
-#include <immintrin.h>
-
 #include <sluice/base/assert.h>
 #include <sluice/log/crc32c.h>
 #include <sluice/log/varint.h>
@@ -259,11 +257,13 @@ std::size_t bytes_field_size(std::optional<bytes_view> b) noexcept {
     return varint_bytes(static_cast<std::int64_t>(b->size())) + b->size();
 }
 
-// 32 bytes, one unaligned AVX2 load and store (x86-64-v3 is the build's baseline). A plain
-// 32-byte memcpy compiles to two 16-byte moves through a stack temporary with GCC 12.
+// 32 bytes, one unaligned AVX load and store (x86-64-v3 is the build's baseline). A plain
+// 32-byte memcpy compiles to two 16-byte moves through a stack temporary with GCC 12, and
+// _mm256_loadu_si256's __m256i (32-byte aligned type) made GCC realign the stack of every
+// function that copies; a byte-aligned vector type does neither.
+using bytes32_unaligned [[gnu::vector_size(32), gnu::aligned(1), gnu::may_alias]] = char;
 inline void copy32(std::byte* dst, const std::byte* src) noexcept {
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst),
-                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src)));
+    *reinterpret_cast<bytes32_unaligned*>(dst) = *reinterpret_cast<const bytes32_unaligned*>(src);
 }
 
 // memcpy (the ranges do not overlap) with the copies up to 128 bytes (keys, header names and
