@@ -308,19 +308,19 @@ struct core_state {
     }
 
     // Appends one record to slot `si` (`record`: batch_builder::append's arguments), flushing
-    // first if it does not fit. False: the record is larger than an empty batch (cannot happen
-    // with the sizing in make_pipeline; counted).
+    // first if it does not fit; returns the slot. nullptr: the record is larger than an empty
+    // batch (cannot happen with the sizing in make_pipeline; counted).
     template <typename... Record>
-    bool append(std::uint32_t si, const Record&... record) noexcept {
+    batch_slot* append(std::uint32_t si, const Record&... record) noexcept {
         batch_slot& s = slots[si];
         if (!s.builder.append(record...)) {
             flush_slot(s);
-            if (!s.builder.append(record...)) return false;
+            if (!s.builder.append(record...)) return nullptr;
         }
         list(si, s);
         // The completion token carries at most token_records_max records.
         if (static_cast<std::uint32_t>(s.builder.records()) >= token_records_max) flush_slot(s);
-        return true;
+        return &s;
     }
 
     void complete(const log::append_completion& c) noexcept {
@@ -422,9 +422,8 @@ struct core_state {
                     e.has_key
                         ? pm.mod(static_cast<std::uint32_t>(log::murmur2(e.key)) & 0x7fffffffu)
                         : pm.mod(round_robin[route]++);
-                if (append(base + p, e.timestamp_ms, key, e.raw, tail)) {
-                    batch_slot& s = slots[base + p];
-                    if (s.builder.size_bytes() >= batch_bytes) flush_slot(s);
+                if (batch_slot* s = append(base + p, e.timestamp_ms, key, e.raw, tail)) {
+                    if (s->builder.size_bytes() >= batch_bytes) flush_slot(*s);
                 } else {
                     drop(c.in_flight, 1);
                     bump(c.dropped[static_cast<std::size_t>(drop_reason::append_error)], 1);
@@ -439,10 +438,9 @@ struct core_state {
                     {"reason", as_bytes(reason)},
                     {"source", source_bytes},
                 };
-                if (append(dlq_slot, ts_default, std::nullopt, raw, headers)) {
-                    batch_slot& s = slots[dlq_slot];
-                    ++s.reasons[static_cast<std::size_t>(e.reason)];
-                    if (s.builder.size_bytes() >= set->opts.batch_bytes) flush_slot(s);
+                if (batch_slot* s = append(dlq_slot, ts_default, std::nullopt, raw, headers)) {
+                    ++s->reasons[static_cast<std::size_t>(e.reason)];
+                    if (s->builder.size_bytes() >= set->opts.batch_bytes) flush_slot(*s);
                 } else {
                     drop(c.in_flight, 1);
                     bump(c.dropped[static_cast<std::size_t>(drop_reason::append_error)], 1);
