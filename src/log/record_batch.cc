@@ -501,7 +501,10 @@ bool batch_builder::append(std::int64_t timestamp_ms, record_field key, bytes_vi
     // As the general append above: the same checks, with the headers' part of the bound known
     // (tail.size_bytes() <= record_tail::bytes_max), and _limit = min(buffer size, the batch
     // Length limit + 12) for both room checks.
-    if (_count == std::numeric_limits<std::int32_t>::max()) return false;
+    // No test of _count against INT32_MAX: every record takes at least 7 bytes of a batch whose
+    // Length is at most batch_bytes_max, so _count stays far below it.
+    static_assert((static_cast<std::uint64_t>(batch_bytes_max) + log_overhead_bytes) / 7 <
+                  static_cast<std::uint64_t>(std::numeric_limits<std::int32_t>::max()));
     // A key or value over field_max, or a key length below -1, cannot make a record that fits
     // (a record's need is more than either length), and refusing them here bounds the sums
     // below. One test for both: field_max is a power of two, so (k | v) > field_max iff one of
@@ -511,7 +514,7 @@ bool batch_builder::append(std::int64_t timestamp_ms, record_field key, bytes_vi
     const auto key_plus_1 = static_cast<std::uint64_t>(key.bytes) + 1;  // 0: null
     if ((key_plus_1 | value.size()) > field_max) return false;
     const std::size_t key_bytes = key_plus_1 == 0 ? 0 : key_plus_1 - 1;
-    const field_ref key_field{key.data, key_plus_1 == 0 ? -1 : key.bytes};
+    const field_ref key_field = key;  // bytes >= -1 now
 
     // Upper bound: length, attributes, timestamp delta, offset delta, key and value lengths at
     // their longest, and 32 bytes of slack for the tail's copy.
