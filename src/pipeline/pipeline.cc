@@ -257,8 +257,11 @@ struct core_state {
         return true;
     }
 
+    // After an append: a batch's first record starts its linger time and lists its slot. A slot
+    // with more records was listed at its first (linger() unlists only empty builders).
     void list(std::uint32_t slot_index, batch_slot& s) noexcept {
-        if (s.builder.records() == 1) s.first_ns = now_ns;
+        if (s.builder.records() != 1) return;
+        s.first_ns = now_ns;
         if (!s.listed) {
             s.listed = true;
             dirty.push_back(slot_index);  // capacity reserved = slots.size(): no allocation
