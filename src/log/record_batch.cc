@@ -383,7 +383,14 @@ template <bool tail_slack>
     p = put_varint_fast(p, ts_delta);
     p = put_count_fast(p, static_cast<std::uint32_t>(offset_delta));
     p = put_key_field(p, key);
-    p = put_count_fast(p, value.size());
+    // The value's length: two bytes (64..8191, events) tested first.
+    if (const std::uint64_t u = std::uint64_t{value.size()} << 1; u - 0x80 < 0x4000 - 0x80) {
+        p[0] = static_cast<std::byte>(u | 0x80);
+        p[1] = static_cast<std::byte>(u >> 7);
+        p += 2;
+    } else {
+        p = put_uvarint_fast(p, u);
+    }
     copy_bytes(p, value.data(), value.size());
     p += value.size();
     if constexpr (tail_slack) {
