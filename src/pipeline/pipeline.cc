@@ -394,8 +394,8 @@ struct core_state {
             source_port = d.src_port;
             const log::record_header src_header{
                 "src", bytes_view{reinterpret_cast<const std::byte*>(source_text), source_len}};
-            // At most 1 + 4 + 3 + 2 + source_text_max bytes.
-            static_assert(source_text_max + 10 <= log::record_tail::bytes_max);
+            // HeadersCount, key length, "src", value length (two bytes), value.
+            static_assert(1 + 1 + 3 + 2 + source_text_max <= log::record_tail::bytes_max);
             const bool fits = source_tail.assign(std::span(&src_header, 1));
             SLUICE_ASSERT(fits, "source header longer than a record tail");
         }
