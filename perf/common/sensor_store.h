@@ -1,9 +1,10 @@
 #pragma once
 // The log the pipeline benchmarks write into: topic "sensors" (8 partitions) and its dead-letter
 // topic "sensors.dlq" (1), created, writer started. Errors are printed with `program`
-// and give nullptr.
+// and give nullptr. And the route of the capacity benchmarks into it.
 
 #include <sluice/log/log_store.h>
+#include <sluice/pipeline/pipeline.h>
 
 #include <cstdio>
 #include <memory>
@@ -31,6 +32,17 @@ inline std::unique_ptr<log::log_store> open_sensor_store(const log::store_option
     }
     store->start();
     return store;
+}
+
+// The sensors topic as the capacity benchmarks route it (bench-pipeline-dpdk, profile-pipeline,
+// profile-rx-dpdk): key and required field /sensor_id, ingest time (no timestamp pointer).
+inline pipeline::topic_route capacity_route(std::uint16_t port = 5140) {
+    pipeline::topic_route r;
+    r.name = "sensors";
+    r.port = port;
+    r.rules.key_pointer = "/sensor_id";
+    r.rules.require_pointers = {"/sensor_id"};
+    return r;
 }
 
 }  // namespace sluice::perf

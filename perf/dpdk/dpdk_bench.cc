@@ -25,6 +25,7 @@
 #include "../../tests/net/frame_builder.h"
 #include "../common/discard_storage.h"
 #include "../common/ondemand_reference.h"
+#include "../common/pcap_port.h"
 #include "../common/sensor_events.h"
 #include "../common/sensor_store.h"
 
@@ -228,24 +229,7 @@ void pin_to(unsigned cpu) {
 // The capture replayed forever by net_pcap on one queue, as every case uses it.
 std::unique_ptr<net::dpdk_port> open_pcap_port(const std::string& pcap, std::size_t packets,
                                                const std::string& tag) {
-    std::string err;
-    net::dpdk_profile prof;
-    prof.eal_args = {"--no-huge", "-m", "2048", "--no-pci", "--file-prefix",
-                     "sluice-bench-" + std::to_string(getpid()) + "-" + tag, "--log-level",
-                     "lib.eal:warning"};
-    prof.vdevs = {"net_pcap0,rx_pcap=" + pcap + ",infinite_rx=1"};
-    prof.rx_descriptors = 1024;
-    prof.tx_descriptors = 256;
-    prof.mbufs = static_cast<std::uint32_t>(packets + 16384);
-    prof.rss = false;
-    net::dpdk_port_options po;
-    po.profile = prof;
-    po.queues = 1;
-    po.address = net::ip_address::v4(169, 254, 0, 1);
-    po.program_name = "bench-pipeline-dpdk";
-    auto port = net::dpdk_port::open(po, &err);
-    if (!port) std::fprintf(stderr, "bench-pipeline-dpdk: %s\n", err.c_str());
-    return port;
+    return perf::open_pcap_port(pcap, packets, "bench-pipeline-dpdk", tag);
 }
 
 // Receive floor: the same port and capture with nothing done per packet but reading its first
@@ -310,12 +294,7 @@ int run_case(const std::string& pcap, std::size_t packets, const std::string& di
     auto store = perf::open_sensor_store(so, "bench-pipeline-dpdk");
     if (!store) return 1;
     pipeline::pipeline_options opts;
-    pipeline::topic_route r;
-    r.name = "sensors";
-    r.port = 5140;
-    r.rules.key_pointer = "/sensor_id";
-    r.rules.require_pointers = {"/sensor_id"};
-    opts.topics.push_back(r);
+    opts.topics = {perf::capacity_route()};
     opts.cores = 1;
     if (g_batch_bytes != 0) opts.batch_bytes = g_batch_bytes;
     auto set = pipeline::pipeline_set::make(*store, opts, &err);

@@ -16,6 +16,7 @@
 
 #include "../../tests/net/frame_builder.h"
 #include "../common/discard_storage.h"
+#include "../common/pcap_port.h"
 #include "../common/sensor_events.h"
 #include "../common/sensor_store.h"
 
@@ -90,25 +91,8 @@ int main(int argc, char** argv) {
     const std::string pcap = dir + "/one.pcap";
     if (!testing::write_pcap(pcap, frames)) return 1;
     std::string err;
-    net::dpdk_profile prof;
-    prof.eal_args = {"--no-huge", "-m", "512", "--no-pci", "--file-prefix",
-                     "sluice-rx-profile-" + std::to_string(getpid()), "--log-level",
-                     "lib.eal:warning"};
-    prof.vdevs = {"net_pcap0,rx_pcap=" + pcap + ",infinite_rx=1"};
-    prof.rx_descriptors = 1024;
-    prof.tx_descriptors = 256;
-    prof.mbufs = distinct + 16384;
-    prof.rss = false;
-    net::dpdk_port_options po;
-    po.profile = prof;
-    po.queues = 1;
-    po.address = net::ip_address::v4(169, 254, 0, 1);
-    po.program_name = "profile-rx-dpdk";
-    auto port = net::dpdk_port::open(po, &err);
-    if (!port) {
-        std::fprintf(stderr, "profile-rx-dpdk: %s\n", err.c_str());
-        return 1;
-    }
+    auto port = perf::open_pcap_port(pcap, distinct, "profile-rx-dpdk", "rx", "512");
+    if (!port) return 1;
     log::store_options so;
     so.data_dir = "/profile";
     so.backend = std::make_shared<perf::discard_storage>();
@@ -116,12 +100,7 @@ int main(int argc, char** argv) {
     auto store = perf::open_sensor_store(so, "profile-rx-dpdk");
     if (!store) return 1;
     pipeline::pipeline_options opts;
-    pipeline::topic_route r;
-    r.name = "sensors";
-    r.port = 5140;
-    r.rules.key_pointer = "/sensor_id";
-    r.rules.require_pointers = {"/sensor_id"};
-    opts.topics.push_back(r);
+    opts.topics = {perf::capacity_route()};
     opts.cores = 1;
     auto set = pipeline::pipeline_set::make(*store, opts, &err);
     auto p = set ? set->make_pipeline(0, &err) : nullptr;

@@ -82,9 +82,8 @@ int main(int argc, char** argv) {
     }
     const std::uint64_t datagrams = (events + per_packet - 1) / per_packet;
 
-    event::topic_rules rules;
-    rules.key_pointer = "/sensor_id";
-    rules.require_pointers = {"/sensor_id"};
+    const pipeline::topic_route route = perf::capacity_route();
+    const event::topic_rules& rules = route.rules;
 
     if (reference) {
         std::vector<simdjson::padded_string> ps;
@@ -148,10 +147,6 @@ int main(int argc, char** argv) {
     if (!store) return 1;
     std::string err;
     pipeline::pipeline_options po;
-    pipeline::topic_route route;
-    route.name = "sensors";
-    route.port = 5140;
-    route.rules = rules;
     po.topics = {route};
     po.simulate_storage = simulate;
     po.batch_bytes = batch_bytes;
