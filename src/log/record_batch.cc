@@ -491,15 +491,7 @@ bool batch_builder::append(std::int64_t timestamp_ms, std::optional<bytes_view> 
                                                      field_of(key), field_of(value), headers);
         SLUICE_ASSERT(static_cast<std::size_t>(end - start) == need, "record size mismatch");
     }
-
-    if (_count == 0) {
-        _base_timestamp = timestamp_ms;
-        _max_timestamp = timestamp_ms;
-    } else {
-        _max_timestamp = std::max(_max_timestamp, timestamp_ms);
-    }
-    _pos += need;
-    ++_count;
+    commit(timestamp_ms, need);
     return true;
 }
 
@@ -568,14 +560,7 @@ bool batch_builder::append_exact(std::int64_t timestamp_ms, record_field key,
     const std::byte* const end =
         put_tail_record_body<false>(body_at, ts_delta, _count, key, value, tail.bytes());
     SLUICE_ASSERT(static_cast<std::size_t>(end - start) == need, "record size mismatch");
-    if (_count == 0) {
-        _base_timestamp = timestamp_ms;
-        _max_timestamp = timestamp_ms;
-    } else {
-        _max_timestamp = std::max(_max_timestamp, timestamp_ms);
-    }
-    _pos += need;
-    ++_count;
+    commit(timestamp_ms, need);
     return true;
 }
 

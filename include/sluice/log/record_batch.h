@@ -205,6 +205,18 @@ private:
     [[gnu::noinline]] bool append_exact(std::int64_t timestamp_ms, record_field key,
                                         std::size_t key_bytes, bytes_view value,
                                         const record_tail& tail) noexcept;
+    // A record of `need` bytes with this timestamp was written at _pos: counts it in (the
+    // record_tail append's one-pass path does the same with the timestamps first).
+    void commit(std::int64_t timestamp_ms, std::size_t need) noexcept {
+        if (_count == 0) {
+            _base_timestamp = timestamp_ms;
+            _max_timestamp = timestamp_ms;
+        } else if (timestamp_ms > _max_timestamp) {
+            _max_timestamp = timestamp_ms;
+        }
+        _pos += need;
+        ++_count;
+    }
 
     mutable_bytes _buf;
     std::size_t _limit = 0;  // min(_buf.size(), batch_bytes_max + log_overhead_bytes)
