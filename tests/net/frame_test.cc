@@ -141,6 +141,21 @@ std::string str(bytes_view b) { return std::string(as_chars(b)); }
 
 const std::string json = R"({"sensor_id":42,"reading":13.05})";
 
+// Every field of two decoded datagrams equal (the payload as the same span), or which is not.
+::testing::AssertionResult same_datagram(const udp_datagram& a, const udp_datagram& b) {
+    const char* differs = a.src != b.src                         ? "src"
+                          : a.dst != b.dst                       ? "dst"
+                          : a.src_port != b.src_port             ? "src_port"
+                          : a.dst_port != b.dst_port             ? "dst_port"
+                          : a.payload.data() != b.payload.data() ? "payload.data()"
+                          : a.payload.size() != b.payload.size() ? "payload.size()"
+                          : a.tailroom != b.tailroom             ? "tailroom"
+                          : a.vlan_id != b.vlan_id               ? "vlan_id"
+                                                                 : nullptr;
+    if (differs == nullptr) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "datagrams differ in " << differs;
+}
+
 }  // namespace
 
 TEST(frame_decode, ipv4_udp) {
@@ -383,16 +398,7 @@ TEST(frame_decode, in_place_matches_by_value) {
             EXPECT_EQ(reused.status, want.status);
             EXPECT_EQ(reused.reason, want.reason);
             if (want.status == decode_status::udp) {
-                const udp_datagram& a = reused.datagram;
-                const udp_datagram& b = want.datagram;
-                EXPECT_EQ(a.src, b.src);
-                EXPECT_EQ(a.dst, b.dst);
-                EXPECT_EQ(a.src_port, b.src_port);
-                EXPECT_EQ(a.dst_port, b.dst_port);
-                EXPECT_EQ(a.payload.data(), b.payload.data());
-                EXPECT_EQ(a.payload.size(), b.payload.size());
-                EXPECT_EQ(a.tailroom, b.tailroom);
-                EXPECT_EQ(a.vlan_id, b.vlan_id);
+                EXPECT_TRUE(same_datagram(reused.datagram, want.datagram));
             }
             if (want.status == decode_status::ipv4_fragment) {
                 const ipv4_fragment& a = reused.fragment;
@@ -454,14 +460,7 @@ TEST(frame_decode, fast_path_matches_general_decoder) {
             ASSERT_EQ(a.reason, b.reason);
             if (sa == decode_status::udp) {
                 ++udp_results;
-                ASSERT_EQ(a.datagram.src, b.datagram.src);
-                ASSERT_EQ(a.datagram.dst, b.datagram.dst);
-                ASSERT_EQ(a.datagram.src_port, b.datagram.src_port);
-                ASSERT_EQ(a.datagram.dst_port, b.datagram.dst_port);
-                ASSERT_EQ(a.datagram.payload.data(), b.datagram.payload.data());
-                ASSERT_EQ(a.datagram.payload.size(), b.datagram.payload.size());
-                ASSERT_EQ(a.datagram.tailroom, b.datagram.tailroom);
-                ASSERT_EQ(a.datagram.vlan_id, b.datagram.vlan_id);
+                ASSERT_TRUE(same_datagram(a.datagram, b.datagram));
             }
             if (sa == decode_status::ipv4_fragment) {
                 ASSERT_EQ(a.fragment.ip_payload.data(), b.fragment.ip_payload.data());
