@@ -562,14 +562,7 @@ public:
     }
     void index_burst() noexcept {
         if (_gn == 0) return;
-        simdjson::internal::dom_parser_implementation& st1 = *_gdom.implementation;
-        if (st1.stage1(reinterpret_cast<const std::uint8_t*>(_gbuf.get()), _gused,
-                       simdjson::stage1_mode::regular) != simdjson::SUCCESS) {
-            _gn = 0;  // every payload the per-datagram way
-            return;
-        }
-        _g_idx = st1.structural_indexes.get();
-        _g_n = st1.n_structural_indexes;
+        if (!stage1(_gdom, _gbuf.get(), _gused, _g_idx, _g_n)) _gn = 0;  // all per datagram
     }
     // The gathered copy of the payload [p, p + n) (its next one in gather order), or null.
     // Found: the burst's index serves this payload's events (until one needs the per-event
@@ -652,14 +645,21 @@ private:
     // Stage 1 over [base, base + len) (padded, no backslash) into the structural index.
     bool index(const char* base, std::size_t len) noexcept {
         if (len > _capacity || len > 0xffffffffu) return false;
-        simdjson::internal::dom_parser_implementation& st1 = *_dom.implementation;
+        if (!stage1(_dom, base, len, _pl_idx, _pl_n)) return false;
+        _pl_base = base;
+        _pl_cursor = 0;
+        return true;
+    }
+    // simdjson's stage 1 of `parser` over [base, base + len) (padded): its structural index
+    // into idx[0..n), or false (nothing set).
+    static bool stage1(simdjson::dom::parser& parser, const char* base, std::size_t len,
+                       const std::uint32_t*& idx, std::uint32_t& n) noexcept {
+        simdjson::internal::dom_parser_implementation& st1 = *parser.implementation;
         if (st1.stage1(reinterpret_cast<const std::uint8_t*>(base), len,
                        simdjson::stage1_mode::regular) != simdjson::SUCCESS)
             return false;
-        _pl_base = base;
-        _pl_idx = st1.structural_indexes.get();
-        _pl_n = st1.n_structural_indexes;
-        _pl_cursor = 0;
+        idx = st1.structural_indexes.get();
+        n = st1.n_structural_indexes;
         return true;
     }
     // Fast path for one event at `buf` (padded): from the payload's index if there is one,
