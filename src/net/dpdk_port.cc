@@ -156,6 +156,10 @@ struct queue_counters {
 struct alignas(64) queue_state {
     queue_counters c;
     std::unique_ptr<ipv4_reassembler> reassembler;
+    // Device drops (imissed + rx_nombuf + ierrors + ring drops) already folded into the
+    // pipeline's counters (queue 0): kept across run_queue calls, so a loop started again after
+    // resume() counts only what is new.
+    std::uint64_t nic_seen = 0;
 };
 
 struct dpdk_port::impl {
@@ -181,6 +185,9 @@ const std::vector<std::string>& dpdk_port::eal_args() const noexcept { return _i
 
 void dpdk_port::request_stop() noexcept {
     _impl->stop.store(true, std::memory_order_release);  // pairs with run_queue's acquire load
+}
+void dpdk_port::resume() noexcept {
+    _impl->stop.store(false, std::memory_order_release);
 }
 bool dpdk_port::stop_requested() const noexcept {
     return _impl->stop.load(std::memory_order_acquire);
@@ -444,7 +451,7 @@ bool dpdk_port::run_queue(unsigned q, pipeline::pipeline& p,
     const bool prefetch = !rx_copies_on_core(s.info.driver);
     const std::int64_t stats_interval_ns =
         std::int64_t{s.options.profile.stats_interval_ms} * 1'000'000;
-    std::uint64_t nic_seen = 0;  // imissed + rx_nombuf + ierrors + ring drops already reported (queue 0)
+    std::uint64_t& nic_seen = qs.nic_seen;
     std::uint64_t ring_drops = 0;  // AF_PACKET ring drops taken so far (queue 0)
 
     rte_mbuf* pkts[dpdk_burst_max];

@@ -139,12 +139,16 @@ public:
 
     // The receive loop of queue q on the calling thread, feeding `p`, until request_stop().
     // Then p.flush() and p.poll() until p.in_flight() == 0 or drain_timeout_ns elapsed.
-    // Returns true when the pipeline drained. Call once per queue, each on its own thread.
+    // Returns true when the pipeline drained. One loop per queue at a time, each on its own
+    // thread; after every loop returned, resume() lets them be started again (a benchmark
+    // pausing its pipeline; the device and the pipeline's counters carry on).
     bool run_queue(unsigned queue, pipeline::pipeline& p,
                    std::int64_t drain_timeout_ns = 10'000'000'000) noexcept;
 
     // Asks every run_queue loop to return (any thread; release, pairs with the loops' acquire).
     void request_stop() noexcept;
+    // Clears request_stop() so run_queue may be called again. Only while no loop runs.
+    void resume() noexcept;
     [[nodiscard]] bool stop_requested() const noexcept;
 
     // Stops and closes the port and cleans up the EAL. Call after every run_queue returned.
