@@ -1,7 +1,7 @@
 #pragma once
 // The log the pipeline benchmarks write into: topic "sensors" (8 partitions) and its dead-letter
-// topic "sensors.dlq" (1), created, writer started. Errors are printed with `program`
-// and give nullptr. And the route of the capacity benchmarks into it.
+// topic "sensors.dlq" (1), created, writer started (unless `start_writer` is false: nothing
+// drains the producer rings then). Errors are printed with `program` and give nullptr. And the route of the capacity benchmarks into it.
 
 #include <sluice/log/log_store.h>
 #include <sluice/pipeline/pipeline.h>
@@ -14,7 +14,8 @@
 namespace sluice::perf {
 
 inline std::unique_ptr<log::log_store> open_sensor_store(const log::store_options& so,
-                                                         const char* program) {
+                                                         const char* program,
+                                                         bool start_writer = true) {
     std::string err;
     auto store = log::log_store::open(so, &err);
     if (!store) {
@@ -30,7 +31,7 @@ inline std::unique_ptr<log::log_store> open_sensor_store(const log::store_option
             return nullptr;
         }
     }
-    store->start();
+    if (start_writer) store->start();
     return store;
 }
 
