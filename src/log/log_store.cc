@@ -83,6 +83,18 @@ appender::~appender() {
     if (_impl) _impl->closed.store(true, std::memory_order_release);
 }
 
+errc appender::check_room(std::size_t batch_bytes, std::uint64_t token) noexcept {
+    impl& a = *_impl;
+    // Too large: try_append says so (and counts nothing as full).
+    if (batch_bytes > a.max_batch_bytes || batch_bytes > a.ring.max_payload()) return errc::ok;
+    if ((token != 0 && a.tokens_issued - a.tokens_polled >= a.completions.size()) ||
+        !a.ring.has_room(batch_bytes)) {
+        a.full.store(++a.full_local, std::memory_order_relaxed);
+        return errc::full;
+    }
+    return errc::ok;
+}
+
 errc appender::try_append(partition_index partition, bytes_view batch, std::uint64_t token) noexcept {
     impl& a = *_impl;
     if (batch.size() > a.max_batch_bytes || batch.size() > a.ring.max_payload()) return errc::too_large;
@@ -93,7 +105,9 @@ errc appender::try_append(partition_index partition, bytes_view batch, std::uint
         a.full.store(++a.full_local, std::memory_order_relaxed);
         return errc::full;
     }
-    if (!a.ring.try_push(partition.value(), token, batch, mono_ns())) {
+    // The clock is read only for a batch that goes in (a refused one would waste the read).
+    if (!a.ring.has_room(batch.size()) ||
+        !a.ring.try_push(partition.value(), token, batch, mono_ns())) {
         a.full.store(++a.full_local, std::memory_order_relaxed);
         return errc::full;
     }

@@ -54,18 +54,28 @@ public:
     [[nodiscard]] std::size_t max_payload() const noexcept { return _cap / 2 - header_bytes; }
 
     // Producer side.
-    [[nodiscard]] bool try_push(std::uint32_t partition, std::uint64_t token, bytes_view payload,
-                                std::int64_t enqueued_ns) noexcept {
-        const std::size_t need = (header_bytes + payload.size() + 31) & ~std::size_t{31};
-        std::uint64_t tail = _prod.tail;
-        const std::size_t idx = tail & _mask;
-        const std::size_t contiguous = _cap - idx;
+    // Whether try_push of a payload of this size would find room now. Only the consumer changes
+    // head, and only forward, so a true stays true until this producer pushes.
+    [[nodiscard]] bool has_room(std::size_t payload_bytes) noexcept {
+        const std::size_t need = (header_bytes + payload_bytes + 31) & ~std::size_t{31};
+        const std::uint64_t tail = _prod.tail;
+        const std::size_t contiguous = _cap - (tail & _mask);
         const std::size_t total = need <= contiguous ? need : contiguous + need;
         if (tail + total - _prod.cached_head > _cap) {
             // Pairs with the consumer's release store of head in pop().
             _prod.cached_head = _head.load(std::memory_order_acquire);
             if (tail + total - _prod.cached_head > _cap) return false;
         }
+        return true;
+    }
+
+    [[nodiscard]] bool try_push(std::uint32_t partition, std::uint64_t token, bytes_view payload,
+                                std::int64_t enqueued_ns) noexcept {
+        if (!has_room(payload.size())) return false;
+        const std::size_t need = (header_bytes + payload.size() + 31) & ~std::size_t{31};
+        std::uint64_t tail = _prod.tail;
+        const std::size_t idx = tail & _mask;
+        const std::size_t contiguous = _cap - idx;
         if (need > contiguous) {
             write_header(idx, static_cast<std::uint32_t>(contiguous), wrap_marker, 0, 0, 0);
             tail += contiguous;

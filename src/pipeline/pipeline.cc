@@ -271,9 +271,18 @@ struct core_state {
     void flush_slot(batch_slot& s) noexcept {
         if (s.builder.empty()) return;
         const auto n = static_cast<std::uint32_t>(s.builder.records());
-        mutable_bytes batch = s.builder.finish();
         atomic_topic_counters& c = tc(s.route);
+        // A batch the appender would refuse (ring full: most batches when the disk is the
+        // bottleneck) is not finished: finish() computes the CRC over the whole batch, read back
+        // from L2/L3 by then. check_room counts the refusal as try_append would.
+        const std::uint64_t token = s.dlq ? 0 : make_token(s.route, n, s.first_ns);
+        const auto appended = [&]() noexcept {
+            const errc room = app.check_room(s.builder.size_bytes(), token);
+            if (room != errc::ok) return room;
+            return app.try_append(s.partition, s.builder.finish(), token);
+        };
         if (set->opts.simulate_storage) [[unlikely]] {
+            (void)s.builder.finish();  // as if appended (its cost included)
             drop(c.in_flight, n);
             if (s.dlq) {
                 for (std::size_t r = 0; r < s.reasons.size(); ++r) bump(c.rejected[r], s.reasons[r]);
@@ -283,7 +292,7 @@ struct core_state {
             }
             bump(shadow_core.batches_appended, 1);
         } else if (s.dlq) {
-            const errc e = app.try_append(s.partition, batch, 0);
+            const errc e = appended();
             drop(c.in_flight, n);
             if (e == errc::ok) {
                 for (std::size_t r = 0; r < s.reasons.size(); ++r) bump(c.rejected[r], s.reasons[r]);
@@ -296,7 +305,7 @@ struct core_state {
             }
             s.reasons = {};
         } else {
-            const errc e = app.try_append(s.partition, batch, make_token(s.route, n, s.first_ns));
+            const errc e = appended();
             if (e == errc::ok) {
                 bump(shadow_core.batches_appended, 1);  // in_flight until its completion
             } else {

@@ -170,6 +170,39 @@ TEST(log_store, topics_and_data_survive_restart_on_real_files) {
     }
 }
 
+// check_room says full exactly when try_append would refuse for room, and counts it as
+// try_append does (the pipeline skips finishing a batch it would discard on that answer).
+TEST(log_store, check_room_agrees_with_try_append) {
+    auto mem = std::make_shared<memory_storage>();
+    auto s = must_open(mem_options(mem));  // 1 MiB ring; the writer is not started: nothing drains
+    ASSERT_EQ(s->create_topic(topic("t", 1)), errc::ok);
+    auto p = *s->find_partition("t", 0);
+    auto a = s->make_appender();
+    const auto batch = make_batch("value-with-some-padding-", 0, 200);
+    const bytes_view b(batch.data(), batch.size());
+    std::uint64_t accepted = 0, full = 0;
+    for (int i = 0; i < 100000; ++i) {
+        const errc room = a->check_room(b.size(), 1);
+        if (room == errc::full) {
+            ++full;
+            EXPECT_EQ(s->stats().appends_full, full);
+            // try_append refuses it too (and counts it once more).
+            EXPECT_EQ(a->try_append(p, b, 1), errc::full);
+            EXPECT_EQ(s->stats().appends_full, full + 1);
+            break;
+        }
+        ASSERT_EQ(room, errc::ok);
+        EXPECT_EQ(s->stats().appends_full, 0u);
+        ASSERT_EQ(a->try_append(p, b, 1), errc::ok) << i;
+        ++accepted;
+    }
+    EXPECT_EQ(full, 1u);
+    EXPECT_GT(accepted, 10u);
+    EXPECT_LT(accepted * b.size(), std::size_t{1} << 20);
+    // Too large for the ring: not "full" here; try_append says too_large.
+    EXPECT_EQ(a->check_room(std::size_t{1} << 20, 0), errc::ok);
+}
+
 TEST(log_store, rolls_segments_and_enforces_retention) {
     testing::temp_dir dir;
     store_options o;
