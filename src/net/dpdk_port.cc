@@ -567,7 +567,7 @@ bool dpdk_port::run_queue(unsigned q, pipeline::pipeline& p,
                             // The payload lives in the reassembler until its next add():
                             // hand the burst over now.
                             datagrams += k;
-                            p.process(std::span<const datagram>(dgs, k));
+                            p.process(std::span<const datagram>(dgs, k), now);
                             k = 0;
                         } else if (r.status == decode_status::dropped) {
                             count_frame_drop(r.reason, frame);
@@ -585,7 +585,7 @@ bool dpdk_port::run_queue(unsigned q, pipeline::pipeline& p,
             }
             if (k != 0) {
                 datagrams += k;
-                p.process(std::span<const datagram>(dgs, k));
+                p.process(std::span<const datagram>(dgs, k), now);
             }
             free_burst(pkts, n, s.pool);  // after process() returned: payloads were copied
             bump(c.bytes, bytes);
