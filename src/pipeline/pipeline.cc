@@ -411,8 +411,11 @@ struct core_state {
         const bytes_view source_bytes{reinterpret_cast<const std::byte*>(source_text), source_len};
 
         const std::uint32_t base = first_slot[route];
-        // The same for every event of the datagram.
+        // The same for every event of the datagram (pointers kept in registers: after the
+        // appends, which are calls, the vectors' data pointers would be loaded again).
         const fast_mod& pm = partitions_mod[route];
+        batch_slot* const route_slots = slots.data() + base;
+        const event::event_result* const res = results.data();
         const log::record_tail& tail = set->opts.source_header ? source_tail : no_headers;
         const std::size_t batch_bytes = set->opts.batch_bytes;
         // Every event below ends in a builder (in_flight) or, if its append fails, dropped: one
@@ -421,8 +424,8 @@ struct core_state {
         // underflows; readers see the counters only after end().
         bump(c.in_flight, n);
         for (std::size_t i = 0; i < n; ++i) {
-            const event::event_result& e = results[i];
-            if (e.accepted()) {
+            const event::event_result& e = res[i];
+            if (e.accepted()) [[likely]] {
                 // Key and value go to batch_builder::append in registers (record_field,
                 // bytes_view), not through memory as std::optional: copying optionals into the
                 // call right after they were stored stalled store forwarding before.
@@ -434,11 +437,26 @@ struct core_state {
                     e.has_key
                         ? pm.mod(static_cast<std::uint32_t>(log::murmur2(e.key)) & 0x7fffffffu)
                         : pm.mod(round_robin[route]++);
-                if (batch_slot* s = append(base + p, e.timestamp_ms, key, e.raw, tail)) {
-                    if (s->builder.size_bytes() >= batch_bytes) flush_slot(*s);
-                } else {
-                    drop(c.in_flight, 1);
-                    bump(c.dropped[static_cast<std::size_t>(drop_reason::append_error)], 1);
+                batch_slot& s = route_slots[p];
+                if (!s.builder.append(e.timestamp_ms, key, e.raw, tail)) [[unlikely]] {
+                    // Full batch: the general path flushes and appends again.
+                    if (batch_slot* t = append(base + p, e.timestamp_ms, key, e.raw, tail)) {
+                        if (t->builder.size_bytes() >= batch_bytes) flush_slot(*t);
+                    } else {
+                        drop(c.in_flight, 1);
+                        bump(c.dropped[static_cast<std::size_t>(drop_reason::append_error)], 1);
+                    }
+                    continue;
+                }
+                // What append() and the size check below do after an append, behind one test
+                // of the common case (a record neither first nor at the token's record limit,
+                // the batch under batch_bytes): records is >= 1 here, and records - 2 wraps for 1.
+                const auto records = static_cast<std::uint32_t>(s.builder.records());
+                if (records - 2 >= token_records_max - 2 || s.builder.size_bytes() >= batch_bytes)
+                    [[unlikely]] {
+                    list(base + p, s);
+                    if (records >= token_records_max) flush_slot(s);
+                    if (s.builder.size_bytes() >= batch_bytes) flush_slot(s);
                 }
             } else {
                 const std::uint32_t dlq_slot = base + static_cast<std::uint32_t>(r.partitions);
