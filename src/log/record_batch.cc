@@ -495,8 +495,19 @@ bool batch_builder::append(std::int64_t timestamp_ms, std::optional<bytes_view> 
     return true;
 }
 
+const record_tail batch_builder::empty_tail{};
+
 bool batch_builder::append(std::int64_t timestamp_ms, record_field key, bytes_view value,
                            const record_tail& tail) noexcept {
+    return append_tail(timestamp_ms, key, value, tail);
+}
+
+bool batch_builder::append(std::int64_t timestamp_ms, record_field key, bytes_view value) noexcept {
+    return append_tail(timestamp_ms, key, value, *_tail);
+}
+
+inline bool batch_builder::append_tail(std::int64_t timestamp_ms, record_field key,
+                                       bytes_view value, const record_tail& tail) noexcept {
     // As the general append above: the same checks, with the headers' part of the bound known
     // (tail.size_bytes() <= record_tail::bytes_max), and _limit = min(buffer size, the batch
     // Length limit + 12) for both room checks.

@@ -438,7 +438,8 @@ struct core_state {
                         ? pm.mod(static_cast<std::uint32_t>(log::murmur2(e.key)) & 0x7fffffffu)
                         : pm.mod(round_robin[route]++);
                 batch_slot& s = route_slots[p];
-                if (!s.builder.append(e.timestamp_ms, key, e.raw, tail)) [[unlikely]] {
+                // The bound tail is `tail` (make_pipeline).
+                if (!s.builder.append(e.timestamp_ms, key, e.raw)) [[unlikely]] {
                     // Full batch: the general path flushes and appends again.
                     if (batch_slot* t = append(base + p, e.timestamp_ms, key, e.raw, tail)) {
                         if (t->builder.size_bytes() >= batch_bytes) flush_slot(*t);
@@ -727,6 +728,8 @@ std::unique_ptr<pipeline> pipeline_set::make_pipeline(unsigned core, std::string
             // Touch the buffer now so first-use page faults do not land on the hot path.
             std::memset(b.buffer.get(), 0, b.capacity);
             b.builder.reset(mutable_bytes{b.buffer.get(), b.capacity});
+            // Topic records end in the core's source tail (handle() keeps it current).
+            b.builder.bind_tail(m.opts.source_header ? s->source_tail : s->no_headers);
         }
     }
     if (m.opts.rate_limit_per_source > 0) {

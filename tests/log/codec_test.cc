@@ -674,20 +674,26 @@ TEST(RecordBatch, TailAppendGivesTheGeneralAppendsBytes) {
             const auto key = key_size ? std::optional<bytes_view>(as_bytes(key_text).first(*key_size))
                                       : std::nullopt;
             const record_field key_field = key ? record_field::of(*key) : record_field::null();
-            bytes general_buf(1 << 20), tail_buf(1 << 20);
-            batch_builder general(general_buf), tailed(tail_buf);
+            bytes general_buf(1 << 20), tail_buf(1 << 20), bound_buf(1 << 20);
+            batch_builder general(general_buf), tailed(tail_buf), bound(bound_buf);
+            bound.bind_tail(tail);  // append(ts, key, value) with the tail bound once
             for (std::size_t i = 0; i < value_sizes.size(); ++i) {
                 const std::int64_t ts = stamps[i % std::size(stamps)];
                 const bytes_view value = as_bytes(value_text).first(value_sizes[i]);
                 const bool a = general.append(ts, key, value, hs);
                 const bool b = tailed.append(ts, key_field, value, tail);
+                const bool c = bound.append(ts, key_field, value);
                 ASSERT_EQ(a, b) << nh << " " << i;
+                ASSERT_EQ(a, c) << nh << " " << i;
                 ASSERT_EQ(general.size_bytes(), tailed.size_bytes()) << nh << " " << i;
+                ASSERT_EQ(general.size_bytes(), bound.size_bytes()) << nh << " " << i;
             }
             EXPECT_GT(general.records(), 300);
             const auto da = general.finish();
             const auto db = tailed.finish();
+            const auto dc = bound.finish();
             ASSERT_TRUE(std::equal(da.begin(), da.end(), db.begin(), db.end())) << nh;
+            ASSERT_TRUE(std::equal(da.begin(), da.end(), dc.begin(), dc.end())) << nh;
             ASSERT_EQ(validate_batch(db), errc::ok);
         }
     }
@@ -698,22 +704,27 @@ TEST(RecordBatch, TailAppendGivesTheGeneralAppendsBytes) {
     ASSERT_TRUE(tail.assign(src));
     const std::size_t cycle[] = {0, 5, 50, 91, 120, 300};
     for (std::size_t cap = 50; cap < 1200; ++cap) {
-        bytes general_buf(cap), tail_buf(cap);
-        batch_builder general(general_buf), tailed(tail_buf);
+        bytes general_buf(cap), tail_buf(cap), bound_buf(cap);
+        batch_builder general(general_buf), tailed(tail_buf), bound(bound_buf);
+        bound.bind_tail(tail);
         for (std::size_t i = 0; i < 16; ++i) {
             const bool keyed = i % 3 != 0;
             const auto key = keyed ? std::optional<bytes_view>(as_bytes("sensor-17")) : std::nullopt;
             const record_field key_field = keyed ? record_field::of(*key) : record_field::null();
             const bytes_view value = as_bytes(value_text).first(cycle[i % std::size(cycle)]);
             const std::int64_t ts = 1'700'000'000'000 + static_cast<std::int64_t>(i) * 1000;
-            ASSERT_EQ(general.append(ts, key, value, src), tailed.append(ts, key_field, value, tail))
-                << cap << " " << i;
+            const bool a = general.append(ts, key, value, src);
+            ASSERT_EQ(a, tailed.append(ts, key_field, value, tail)) << cap << " " << i;
+            ASSERT_EQ(a, bound.append(ts, key_field, value)) << cap << " " << i;
             ASSERT_EQ(general.size_bytes(), tailed.size_bytes()) << cap << " " << i;
+            ASSERT_EQ(general.size_bytes(), bound.size_bytes()) << cap << " " << i;
         }
         if (general.empty()) continue;
         const auto da = general.finish();
         const auto db = tailed.finish();
+        const auto dc = bound.finish();
         ASSERT_TRUE(std::equal(da.begin(), da.end(), db.begin(), db.end())) << cap;
+        ASSERT_TRUE(std::equal(da.begin(), da.end(), dc.begin(), dc.end())) << cap;
     }
 }
 
