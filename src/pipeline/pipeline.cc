@@ -425,7 +425,6 @@ struct core_state {
         const fast_mod& pm = partitions_mod[route];
         batch_slot* const route_slots = slots.data() + base;
         const event::event_result* const res = results.data();
-        const log::record_tail& tail = set->opts.source_header ? source_tail : no_headers;
         const std::size_t batch_bytes = set->opts.batch_bytes;
         // Every event below ends in a builder (in_flight) or, if its append fails, dropped: one
         // bump for all of them here, given back per failure, instead of one per event. A flush
@@ -447,10 +446,10 @@ struct core_state {
                         ? pm.mod(static_cast<std::uint32_t>(log::murmur2(e.key)) & 0x7fffffffu)
                         : pm.mod(round_robin[route]++);
                 batch_slot& s = route_slots[p];
-                // The bound tail is `tail` (make_pipeline).
+                // The builder's bound tail (make_pipeline): source_tail or no_headers.
                 if (!s.builder.append(e.timestamp_ms, key, e.raw)) [[unlikely]] {
                     // Full batch: the general path flushes and appends again.
-                    if (batch_slot* t = append(base + p, e.timestamp_ms, key, e.raw, tail)) {
+                    if (batch_slot* t = append(base + p, e.timestamp_ms, key, e.raw)) {
                         if (t->builder.size_bytes() >= batch_bytes) flush_slot(*t);
                     } else {
                         drop(c.in_flight, 1);
@@ -458,7 +457,7 @@ struct core_state {
                     }
                     continue;
                 }
-                // What append() and the size check below do after an append, behind one test
+                // What append() and the batch_bytes check do after an append, behind one test
                 // of the common case (a record neither first nor at the token's record limit,
                 // the batch under batch_bytes): records is >= 1 here, and records - 2 wraps for 1.
                 const auto records = static_cast<std::uint32_t>(s.builder.records());
