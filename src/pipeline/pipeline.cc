@@ -568,14 +568,17 @@ namespace {
                                                         std::span<const datagram> burst,
                                                         std::int64_t now_ns) noexcept {
     s.now_ns = now_ns;
-    bool need_clock = false;
-    for (const datagram& d : burst) need_clock |= d.rx_wall_ms == 0;
-    const std::int64_t ingest_ms = need_clock ? wall_ms() : 0;
     s.begin();
-    // One stage-1 pass over the burst's small payloads (event_parser::gather).
+    // One stage-1 pass over the burst's small payloads (event_parser::gather); the same loop
+    // sees whether a datagram lacks a receive time (then the burst's ingest time is read once).
+    bool need_clock = false;
     s.parser.begin_burst();
-    for (const datagram& d : burst) s.parser.gather(d.payload);
+    for (const datagram& d : burst) {
+        need_clock |= d.rx_wall_ms == 0;
+        s.parser.gather(d.payload);
+    }
     s.parser.index_burst();
+    const std::int64_t ingest_ms = need_clock ? wall_ms() : 0;
     for (const datagram& d : burst) s.handle(d, ingest_ms);
     s.end();
     return burst.size();
