@@ -13,7 +13,7 @@
 #include <vector>
 
 #include <emmintrin.h>  // SSE2: part of every x86-64 baseline
-#if defined(__AVX2__)
+#if defined(__AVX2__) || defined(__BMI2__)
 #include <immintrin.h>
 #endif
 
@@ -247,16 +247,28 @@ bool valid_number_bits(const char* p, std::uint32_t len, std::uint32_t digits,
     return k == len;
 }
 
+// Non-digits of a 16-byte block in one signed compare: adding digit_shift moves '0'..'9' to
+// 0x76..0x7f, the top of the signed byte range, and every other byte value below 0x76 (wrapping
+// past 0x7f into the negatives, or staying low): x is not a digit iff x + digit_shift < 0x76.
 struct digit_bounds {
-    __m128i below_0;  // '0' - 1 in every byte
-    __m128i above_9;  // '9' + 1
+    __m128i shift;  // digit_shift in every byte
+    __m128i limit;  // 0x76
 };
+inline constexpr char digit_shift = static_cast<char>(0x80 - ('9' + 1));
 // Made once per object and hidden from the optimiser by an empty asm, so they stay in two
 // vector registers: left visible, GCC rebuilt both per number (three instructions each).
 inline digit_bounds make_digit_bounds() noexcept {
-    digit_bounds b{_mm_set1_epi8('0' - 1), _mm_set1_epi8('9' + 1)};
-    asm("" : "+x"(b.below_0), "+x"(b.above_9));
+    digit_bounds b{_mm_set1_epi8(digit_shift), _mm_set1_epi8(static_cast<char>('0' + digit_shift))};
+    asm("" : "+x"(b.shift), "+x"(b.limit));
     return b;
+}
+// Bits [0, len) of `m` (len <= 16): BMI2 bzhi where the ISA has it (x86-64-v3).
+inline std::uint32_t low_bits(std::uint32_t m, std::uint32_t len) noexcept {
+#if defined(__BMI2__)
+    return _bzhi_u32(m, len);
+#else
+    return m & ((1u << len) - 1);
+#endif
 }
 
 bool scalar_valid(const char* buf, std::uint32_t pos, std::uint32_t next) noexcept;
@@ -269,19 +281,16 @@ bool scalar_valid(const char* buf, std::uint32_t pos, std::uint32_t next) noexce
 [[gnu::always_inline]] inline bool scalar_valid_short(const char* p, std::uint32_t len,
                                                       const digit_bounds& db) noexcept {
     const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const __m128i ge0 = _mm_cmpgt_epi8(x, db.below_0);
-    const __m128i le9 = _mm_cmplt_epi8(x, db.above_9);
-    const std::uint32_t in = (1u << len) - 1;
-    const std::uint32_t digits =
-        static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_and_si128(ge0, le9))) & in;
-    const std::uint32_t others = ~digits & in;
+    const __m128i non_digit = _mm_cmpgt_epi8(db.limit, _mm_add_epi8(x, db.shift));
+    const std::uint32_t others =
+        low_bits(static_cast<std::uint32_t>(_mm_movemask_epi8(non_digit)), len);
     if (others == 0) return p[0] != '0' || len == 1;
     if ((others & (others - 1)) == 0) {
         const auto dot = static_cast<std::uint32_t>(__builtin_ctz(others));
         if (p[dot] == '.' && dot != 0 && dot + 1 < len && (p[0] != '0' || dot == 1)) return true;
     }
     if ((is_digit(p[0]) || p[0] == '-') && static_cast<unsigned char>(p[len - 1]) > ' ')
-        return valid_number_bits(p, len, digits, others);
+        return valid_number_bits(p, len, ~others & ((1u << len) - 1), others);
     return scalar_valid(p, 0, len);
 }
 
