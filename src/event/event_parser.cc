@@ -403,9 +403,15 @@ key:  // idx[i]: a member name
         // Members of the root object, four structurals each (name, ':', value, ',' or '}'),
         // while all four are in range: the same checks as the generic states below, in one
         // pass without the state changes; a container value goes on in the generic states.
-        const std::uint32_t flat_end = n > 3 ? n - 3 : 0;  // i < flat_end: i + 3 < n
         // Up to fast_members_max members here (recorded unconditionally); more go on below.
-        while (i < flat_end && members_n < fast_members_max) {
+        // Each pass takes four structurals and records one member, so both bounds fold into
+        // one on i: i + 3 < n, and members_n < fast_members_max (i + 4 * room while room
+        // members are left).
+        const std::uint64_t room =
+            members_n < fast_members_max ? 4 * (fast_members_max - members_n) : 0;
+        const auto flat_end =
+            static_cast<std::uint32_t>(std::min<std::uint64_t>(n > 3 ? n - 3 : 0, i + room));
+        while (i < flat_end) {
             const std::uint32_t* const at = idx + i;
             const std::uint32_t name = at[0];
             const std::uint32_t colon = at[1];
