@@ -376,6 +376,17 @@ std::uint32_t structurally_valid_object(const char* buf, std::uint32_t len,
     // its first member.
     std::size_t depth = 1;
     std::uint32_t i = 1;
+    // The flat member loop below takes four structurals and records one member per pass, so
+    // its two bounds (i + 3 < n, members_n < fast_members_max) fold into one on i, set when
+    // `key` is entered at depth 1: here (i = 1, no member yet: constants) and after a ',' in
+    // the root, the only two ways there.
+    const std::uint32_t n3 = n > 3 ? n - 3 : 0;  // i < n3: i + 3 < n
+    auto flat_bound = [&] {
+        if (members_n >= fast_members_max || i >= n3) return i;
+        const auto room = static_cast<std::uint32_t>(4 * (fast_members_max - members_n));
+        return n3 - i > room ? i + room : n3;
+    };
+    std::uint32_t flat_end = flat_bound();
     if (buf[idx[1]] == '}') goto close;
     goto key;
 value:  // idx[i]: first structural of a value
@@ -404,14 +415,7 @@ key:  // idx[i]: a member name
         // while all four are in range: the same checks as the generic states below, in one
         // pass without the state changes; a container value goes on in the generic states.
         // Up to fast_members_max members here (recorded unconditionally); more go on below.
-        // Each pass takes four structurals and records one member, so both bounds fold into
-        // one on i: i + 3 < n, and members_n < fast_members_max (i + 4 * room while room
-        // members are left).
-        const std::uint64_t room =
-            members_n < fast_members_max ? 4 * (fast_members_max - members_n) : 0;
-        const auto flat_end =
-            static_cast<std::uint32_t>(std::min<std::uint64_t>(n > 3 ? n - 3 : 0, i + room));
-        while (i < flat_end) {
+        while (i < flat_end) {  // see flat_bound
             const std::uint32_t* const at = idx + i;
             const std::uint32_t name = at[0];
             const std::uint32_t colon = at[1];
@@ -462,6 +466,7 @@ after:  // idx[i] follows a complete value inside the container at depth - 1
         if (c == ',') {
             if (++i >= n) return 0;
             if (arr) goto value;
+            if (depth == 1) flat_end = flat_bound();
             goto key;
         }
         if (c != (arr ? ']' : '}')) return 0;
