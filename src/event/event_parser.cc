@@ -534,7 +534,11 @@ public:
         SLUICE_ASSERT(derr == simdjson::SUCCESS, "simdjson DOM parser allocation failed");
     }
 
-    void reset_keys() noexcept { _keys_used = 0; }
+    // Per datagram: its rules (the same for all its events) and a fresh key buffer.
+    void begin_datagram(const compiled_rules& rules) noexcept {
+        _keys_used = 0;
+        _ptrs = rules.pointers();
+    }
 
     // Payload-level stage 1 (structural fast path, several events per datagram): one stage-1
     // pass over the whole payload instead of one per event (simdjson's per-call cost is about
@@ -610,11 +614,40 @@ public:
     // Parses one event [ev, ev+len) into `r`, reading its bytes from `text` (ev itself, or the
     // same bytes in a gathered copy) with `after` readable bytes following them there; r's
     // spans point into [ev, ev+len).
-    void parse(const char* ev, const char* text, std::size_t len, std::size_t after,
-               const compiled_rules& rules,
-               std::int64_t ingest_ms, parser_stats& stats, event_result& r) noexcept;
+    // The common case (an event of an indexed payload that the structural check accepts) is
+    // inlined into parse_datagram; everything else is parse_other.
+    [[gnu::always_inline]] void parse(const char* ev, const char* text, std::size_t len,
+                                      std::size_t after, const compiled_rules& rules,
+                                      std::int64_t ingest_ms, parser_stats& stats,
+                                      event_result& r) noexcept {
+        r = event_result{};
+        r.raw = bytes_view(reinterpret_cast<const std::byte*>(ev), len);
+        r.timestamp_ms = ingest_ms;
+        if (len > rules.max_event_bytes() || len > _capacity) {
+            r.reason = reject_reason::too_large;
+            return;
+        }
+        // An indexed payload has SIMDJSON_PADDING after every event (begin_payload, gather):
+        // parsed in place.
+        if (_pl_base != nullptr && after >= simdjson::SIMDJSON_PADDING) {
+            reset_captures();
+            if (payload_line(text, len)) {
+                finish(r, ev, text, len, rules, true);
+                return;
+            }
+            _pl_base = nullptr;  // per event from now (the index buffer is reused)
+        }
+        parse_other(ev, text, len, after, rules, stats, r);
+    }
 
 private:
+    // parse() without its result set-up and size check.
+    void parse_other(const char* ev, const char* text, std::size_t len, std::size_t after,
+                     const compiled_rules& rules, parser_stats& stats, event_result& r) noexcept;
+    // Every capture path sets all the fields its kind uses: only `found` needs resetting.
+    void reset_captures() noexcept {
+        for (std::size_t i = 0; i < _ptrs.size(); ++i) _caps[i].found = false;
+    }
     enum class find_status : std::uint8_t { found, absent, slow };
     // Fast path: DOM-validated event; navigates the raw text to each pointer.
     find_status find(const char* p, const char* end, std::size_t ptr, std::size_t depth) noexcept;
@@ -992,16 +1025,9 @@ bool event_parser_impl::payload_line(const char* ev, std::size_t len) noexcept {
     return true;
 }
 
-void event_parser_impl::parse(const char* ev, const char* text, std::size_t len, std::size_t after,
-                              const compiled_rules& rules, std::int64_t ingest_ms,
-                              parser_stats& stats, event_result& r) noexcept {
-    r = event_result{};
-    r.raw = bytes_view(reinterpret_cast<const std::byte*>(ev), len);
-    r.timestamp_ms = ingest_ms;
-    if (len > rules.max_event_bytes() || len > _capacity) {
-        r.reason = reject_reason::too_large;
-        return;
-    }
+void event_parser_impl::parse_other(const char* ev, const char* text, std::size_t len,
+                                    std::size_t after, const compiled_rules& rules,
+                                    parser_stats& stats, event_result& r) noexcept {
     const char* buf = text;
     std::size_t buf_cap = len + after;
     if (after < simdjson::SIMDJSON_PADDING) {
@@ -1010,10 +1036,8 @@ void event_parser_impl::parse(const char* ev, const char* text, std::size_t len,
         buf_cap = len + simdjson::SIMDJSON_PADDING;
         ++stats.scratch_copies;
     }
-    _ptrs = rules.pointers();
     const std::size_t nptr = _ptrs.size();
-    // Every capture path sets all the fields its kind uses: only `found` needs resetting.
-    for (std::size_t i = 0; i < nptr; ++i) _caps[i].found = false;
+    reset_captures();
 
     // Structural fast path (fast_event): accepts what it can prove valid. Otherwise simdjson's
     // DOM parser fully validates the event (stage 1: structure, UTF-8, raw control characters;
@@ -1246,7 +1270,7 @@ std::size_t event_parser::parse_datagram(bytes_view payload, std::size_t tailroo
                                          std::span<event_result> out) noexcept {
     ++_stats.datagrams;
     _last_overflow = 0;
-    _impl->reset_keys();
+    _impl->begin_datagram(rules);
     _impl->end_payload();  // per event unless the NDJSON branch below indexes the payload
     // A gathered payload is read from its copy (the burst's index covers it); the results'
     // spans point into the payload at the same offsets.
@@ -1259,7 +1283,8 @@ std::size_t event_parser::parse_datagram(bytes_view payload, std::size_t tailroo
     const char* const end = base + payload.size();
     std::size_t written = 0;
 
-    auto emit = [&](const char* b, const char* e) {
+    // Inlined at each use (parse() inlines its common case): left to GCC, it became a call.
+    auto emit = [&](const char* b, const char* e) __attribute__((always_inline)) {
         if (written == out.size()) {
             ++_last_overflow;
             return;
