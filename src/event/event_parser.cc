@@ -1363,7 +1363,9 @@ std::size_t event_parser::parse_datagram(bytes_view payload, std::size_t tailroo
         line = first_b;
         const char* e = first_e;
         for (;;) {
-            if (!blank(line, e)) {
+            // A line is not blank if its first byte is not whitespace (the common case, one
+            // compare); line < end, so that byte is readable ('\n' when the line is empty).
+            if (static_cast<unsigned char>(*line) > ' ' || !blank(line, e)) {
                 const char* ee = (e > line && e[-1] == '\r') ? e - 1 : e;
                 emit(line, ee);
             }
