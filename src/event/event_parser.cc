@@ -111,8 +111,8 @@ namespace {
 
 enum class kind : std::uint8_t { string, number, boolean, null, object, array };
 
+// Pointer i's value, valid while bit i of event_parser_impl::_found is set.
 struct capture {
-    bool found = false;
     kind k = kind::null;
     const char* start = nullptr;  // first byte of the value in the parse buffer
     std::string_view token;       // scalars: raw token without trailing whitespace
@@ -644,10 +644,10 @@ private:
     // parse() without its result set-up and size check.
     void parse_other(const char* ev, const char* text, std::size_t len, std::size_t after,
                      const compiled_rules& rules, parser_stats& stats, event_result& r) noexcept;
-    // Every capture path sets all the fields its kind uses: only `found` needs resetting.
-    void reset_captures() noexcept {
-        for (std::size_t i = 0; i < _ptrs.size(); ++i) _caps[i].found = false;
-    }
+    // Every capture path sets all the fields its kind uses: only the found bits need
+    // resetting (one store per event instead of a loop over the pointers).
+    void reset_captures() noexcept { _found = 0; }
+    [[nodiscard]] bool found(std::size_t i) const noexcept { return ((_found >> i) & 1) != 0; }
     enum class find_status : std::uint8_t { found, absent, slow };
     // Fast path: DOM-validated event; navigates the raw text to each pointer.
     find_status find(const char* p, const char* end, std::size_t ptr, std::size_t depth) noexcept;
@@ -756,6 +756,8 @@ private:
     std::size_t _keys_used = 0;
     std::span<const compiled_rules::pointer> _ptrs;
     std::array<capture, max_pointers> _caps{};
+    std::uint32_t _found = 0;  // bit i: _caps[i] holds pointer i's value
+    static_assert(max_pointers <= 32, "_found has a bit per pointer");
 };
 
 void event_parser_impl::record(std::uint32_t targets, kind k, const char* start,
@@ -764,8 +766,8 @@ void event_parser_impl::record(std::uint32_t targets, kind k, const char* start,
         const int i = __builtin_ctz(targets);
         targets &= targets - 1;
         capture& c = _caps[static_cast<std::size_t>(i)];
-        if (c.found) continue;  // duplicate keys: the first one wins (like at_pointer)
-        c.found = true;
+        if (found(static_cast<std::size_t>(i))) continue;  // duplicates: the first one wins
+        _found |= 1u << i;
         c.k = k;
         c.start = start;
         c.token = tok;
@@ -890,7 +892,7 @@ event_parser_impl::find_status event_parser_impl::find(const char* p, const char
     if (p >= end) return find_status::absent;
     if (depth == ptr_def.tokens.size()) {
         capture& c = _caps[ptr];
-        c.found = true;
+        _found |= 1u << ptr;
         c.start = p;
         switch (*p) {
             case '{': c.k = kind::object; return find_status::found;
@@ -973,7 +975,7 @@ inline void event_parser_impl::capture_fast(const char* buf, std::uint32_t len,
             const std::uint32_t value_i = name_i + 2;
             const std::uint32_t v = idx[value_i];
             const std::uint32_t next = value_i + 1 < n ? idx[value_i + 1] : len;
-            c.found = true;
+            _found |= 1u << pi;
             c.start = buf + v;
             switch (buf[v]) {
                 case '{': c.k = kind::object; break;
@@ -1070,7 +1072,7 @@ void event_parser_impl::parse_other(const char* ev, const char* text, std::size_
         return;
     }
     if (slow) {
-        for (std::size_t i = 0; i < nptr; ++i) _caps[i].found = false;
+        reset_captures();
         const std::uint32_t all = nptr == 32 ? ~0u : ((1u << nptr) - 1);
         od::json_type t;
         if (!walk_event(buf, len, buf_cap, all, t)) {
@@ -1136,7 +1138,7 @@ inline void event_parser_impl::finish(event_result& r, const char* ev, const cha
     };
     for (const std::int32_t i : rules.required_indexes()) {
         const capture& c = _caps[static_cast<std::size_t>(i)];
-        if (!c.found || c.k == kind::null) {
+        if (!found(static_cast<std::size_t>(i)) || c.k == kind::null) {
             r.reason = reject_reason::missing_field;
             return;
         }
@@ -1144,7 +1146,7 @@ inline void event_parser_impl::finish(event_result& r, const char* ev, const cha
 
     if (rules.timestamp_index() != compiled_rules::none) {
         const capture& c = _caps[static_cast<std::size_t>(rules.timestamp_index())];
-        if (c.found && c.k != kind::null) {
+        if (found(static_cast<std::size_t>(rules.timestamp_index())) && c.k != kind::null) {
             result<std::int64_t> ms = errc::bad_timestamp;
             if (c.k == kind::number) {
                 const char* b = c.token.data();
@@ -1174,7 +1176,7 @@ inline void event_parser_impl::finish(event_result& r, const char* ev, const cha
 
     if (rules.key_index() != compiled_rules::none) {
         const capture& c = _caps[static_cast<std::size_t>(rules.key_index())];
-        if (c.found && c.k != kind::null) {
+        if (found(static_cast<std::size_t>(rules.key_index())) && c.k != kind::null) {
             r.has_key = true;
             switch (c.k) {
                 case kind::string: {
