@@ -488,10 +488,17 @@ inline unsigned backslash_newline(const char* p, std::size_t n) noexcept {
 #if defined(__AVX2__)
     const __m256i backslash = _mm256_set1_epi8('\\');
     const __m256i newline = _mm256_set1_epi8('\n');
-    std::uint64_t bs = 0, nl = 0;
-    for (std::size_t i = 0; i < n; i += 32) {
+    std::uint32_t bs = 0, nl = 0;
+    // Whole blocks without a mask; only the last, partial one is cut to [p, p + n).
+    std::size_t i = 0;
+    for (; n - i >= 32; i += 32) {
         const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i));
-        const std::uint64_t in = n - i >= 32 ? 0xffffffffu : (std::uint64_t{1} << (n - i)) - 1;
+        bs |= static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(x, backslash)));
+        nl |= static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(x, newline)));
+    }
+    if (i < n) {
+        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i));
+        const std::uint32_t in = (1u << (n - i)) - 1;  // n - i < 32
         bs |= static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(x, backslash))) & in;
         nl |= static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(x, newline))) & in;
     }
