@@ -1310,8 +1310,9 @@ std::size_t event_parser::parse_datagram(bytes_view payload, std::size_t tailroo
     };
 
     // A gathered payload without a '\n' that is not blank is one line, one event: what the
-    // framing below comes to for it, without its scans.
-    if (one_line && !blank(base, end)) {
+    // framing below comes to for it, without its scans. Its first byte above ' ' settles
+    // "not blank" in one compare (the copy has a '\n' after it, so that byte is readable).
+    if (one_line && (static_cast<unsigned char>(*base) > ' ' || !blank(base, end))) {
         emit(base, end[-1] == '\r' ? end - 1 : end);
         _stats.overflow_events += _last_overflow;
         _impl->end_gathered();
