@@ -99,6 +99,7 @@ result<compiled_rules> compiled_rules::make(const topic_rules& rules) {
         const std::int32_t i = add(r);
         if (i < 0) return errc::invalid_argument;
         c._required.push_back(i);
+        c._required_mask |= 1u << i;
     }
     if (rules.max_event_bytes == 0) return errc::invalid_argument;
     return c;
@@ -653,7 +654,10 @@ private:
                      const compiled_rules& rules, parser_stats& stats, event_result& r) noexcept;
     // Every capture path sets all the fields its kind uses: only the found bits need
     // resetting (one store per event instead of a loop over the pointers).
-    void reset_captures() noexcept { _found = 0; }
+    void reset_captures() noexcept {
+        _found = 0;
+        _present = 0;
+    }
     [[nodiscard]] bool found(std::size_t i) const noexcept { return ((_found >> i) & 1) != 0; }
     enum class find_status : std::uint8_t { found, absent, slow };
     // Fast path: DOM-validated event; navigates the raw text to each pointer.
@@ -764,6 +768,7 @@ private:
     std::span<const compiled_rules::pointer> _ptrs;
     std::array<capture, max_pointers> _caps{};
     std::uint32_t _found = 0;  // bit i: _caps[i] holds pointer i's value
+    std::uint32_t _present = 0;  // bit i: ... and it is not null
     static_assert(max_pointers <= 32, "_found has a bit per pointer");
 };
 
@@ -775,6 +780,7 @@ void event_parser_impl::record(std::uint32_t targets, kind k, const char* start,
         capture& c = _caps[static_cast<std::size_t>(i)];
         if (found(static_cast<std::size_t>(i))) continue;  // duplicates: the first one wins
         _found |= 1u << i;
+        if (k != kind::null) _present |= 1u << i;
         c.k = k;
         c.start = start;
         c.token = tok;
@@ -900,6 +906,7 @@ event_parser_impl::find_status event_parser_impl::find(const char* p, const char
     if (depth == ptr_def.tokens.size()) {
         capture& c = _caps[ptr];
         _found |= 1u << ptr;
+        if (*p != 'n') _present |= 1u << ptr;  // validated: only null starts with 'n'
         c.start = p;
         switch (*p) {
             case '{': c.k = kind::object; return find_status::found;
@@ -984,6 +991,7 @@ inline void event_parser_impl::capture_fast(const char* buf, std::uint32_t len,
             const std::uint32_t v = idx[name_i + 2];
             const std::uint32_t next = idx[name_i + 3];
             _found |= 1u << pi;
+            if (buf[v] != 'n') _present |= 1u << pi;  // validated: only null starts with 'n'
             c.start = buf + v;
             switch (buf[v]) {
                 case '{': c.k = kind::object; break;
@@ -1146,17 +1154,14 @@ inline void event_parser_impl::finish(event_result& r, const char* ev, const cha
     auto to_input = [&](const char* p, std::size_t n) {
         return bytes_view(reinterpret_cast<const std::byte*>(ev + (p - buf)), n);
     };
-    for (const std::int32_t i : rules.required_indexes()) {
-        const capture& c = _caps[static_cast<std::size_t>(i)];
-        if (!found(static_cast<std::size_t>(i)) || c.k == kind::null) {
-            r.reason = reject_reason::missing_field;
-            return;
-        }
+    if ((_present & rules.required_mask()) != rules.required_mask()) {
+        r.reason = reject_reason::missing_field;
+        return;
     }
 
     if (rules.timestamp_index() != compiled_rules::none) {
         const capture& c = _caps[static_cast<std::size_t>(rules.timestamp_index())];
-        if (found(static_cast<std::size_t>(rules.timestamp_index())) && c.k != kind::null) {
+        if (((_present >> rules.timestamp_index()) & 1) != 0) {
             result<std::int64_t> ms = errc::bad_timestamp;
             if (c.k == kind::number) {
                 const char* b = c.token.data();
@@ -1186,7 +1191,7 @@ inline void event_parser_impl::finish(event_result& r, const char* ev, const cha
 
     if (rules.key_index() != compiled_rules::none) {
         const capture& c = _caps[static_cast<std::size_t>(rules.key_index())];
-        if (found(static_cast<std::size_t>(rules.key_index())) && c.k != kind::null) {
+        if (((_present >> rules.key_index()) & 1) != 0) {
             r.has_key = true;
             switch (c.k) {
                 case kind::string: {

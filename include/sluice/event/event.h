@@ -73,6 +73,8 @@ public:
     [[nodiscard]] std::span<const std::int32_t> required_indexes() const noexcept {
         return _required;
     }
+    // The required pointers as bits (bit i: pointer i), for one test per event.
+    [[nodiscard]] std::uint32_t required_mask() const noexcept { return _required_mask; }
     [[nodiscard]] std::size_t max_event_bytes() const noexcept { return _rules.max_event_bytes; }
 
 private:
@@ -81,6 +83,7 @@ private:
     std::int32_t _key = none;
     std::int32_t _timestamp = none;
     std::vector<std::int32_t> _required;
+    std::uint32_t _required_mask = 0;
 };
 
 // Why an event was rejected. Names are stable (DLQ header values, metric labels).
