@@ -424,10 +424,12 @@ key:  // idx[i]: a member name
             const std::uint32_t sep = at[3];
             if (buf[name] != '"') return 0;
             // The name's closing quote right before the ':' (the common case) in one compare of
-            // both bytes; else the checks one by one.
+            // both bytes; else the checks one by one. That quote is not the one at `name`:
+            // stage 1 indexes a string's opening quote and nothing up to its closing one, so a
+            // structural ':' never directly follows a structural '"' (colon - 1 > name).
             std::uint16_t quote_colon;
             std::memcpy(&quote_colon, buf + colon - 1, 2);
-            if (quote_colon != (std::uint16_t{':'} << 8 | '"') || colon - 1 <= name) {
+            if (quote_colon != (std::uint16_t{':'} << 8 | '"')) {
                 if (buf[colon] != ':' || string_close(buf, name, colon) == 0) return 0;
             }
             members[members_n++] = {i};  // < fast_members_max (loop bound)
