@@ -532,6 +532,7 @@ public:
             _g_bytes = std::min<std::size_t>(o.gather_bytes, 0xffff'0000u);
             _g_payload_max = std::min(o.gather_payload_bytes_max, _g_bytes - 1);
             _g.resize(o.gather_payloads_max);
+            _g_max = _g.size();
             _gbuf.reset(new char[_g_bytes + simdjson::SIMDJSON_PADDING]());
             const auto gerr = _gdom.allocate(_g_bytes, max_depth);
             SLUICE_ASSERT(gerr == simdjson::SUCCESS, "simdjson burst parser allocation failed");
@@ -580,7 +581,7 @@ public:
         _g_scursor = 0;
     }
     void gather(const std::byte* p, std::size_t n) noexcept {
-        if (_gn == _g.size() || n > _g_payload_max || n + 1 > _g_bytes - _gused) return;
+        if (_gn == _g_max || n > _g_payload_max || n + 1 > _g_bytes - _gused) return;
         char* const dst = _gbuf.get() + _gused;
         std::memcpy(dst, p, n);
         const unsigned found = backslash_newline(dst, n);
@@ -754,6 +755,7 @@ private:
         bool one_line;         // no '\n' in it
     };
     std::vector<gathered_payload> _g;  // size: gather_payloads_max (0: gathering off)
+    std::size_t _g_max = 0;            // _g.size() (a division by the entry size otherwise)
     std::size_t _gn = 0;
     std::size_t _gcursor = 0;
     std::size_t _gused = 0;
