@@ -591,6 +591,10 @@ std::vector<std::string> differential_inputs() {
         "{ \"a\" : 12 , \"b\":-0.5\t, \"c\" : 1e2 , \"d\" : 0 ,\"e\":7 ,\"f\":true }",
         // Empty and one-member roots (the root object's opening is special-cased).
         "{}", " { } ", R"({"s":{}})", R"({"a":[]})",
+        // Empty names and strings: a name's closing quote right after its opening one, before
+        // the ':' (the flat loop's quote-colon test), and mutations that leave a lone quote
+        // next to a ':' or ','.
+        R"({"":1,"s":"","t":"","":{"":[""]},"a":[]})",
     };
     const std::string alphabet = "{}[]:,\" \\0-1.eE+tfnux\t\x01\xff";
     // NDJSON payloads: the payload-level stage 1 must hand each line exactly its structurals,
