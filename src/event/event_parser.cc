@@ -387,7 +387,9 @@ std::uint32_t structurally_valid_object(const char* buf, std::uint32_t len,
         const auto room = static_cast<std::uint32_t>(4 * (fast_members_max - members_n));
         return n3 - i > room ? i + room : n3;
     };
-    std::uint32_t flat_end = flat_bound();
+    // flat_bound() at i = 1 with no member yet, spelled out (GCC did not fold it).
+    constexpr std::uint32_t first_room = 1 + 4 * fast_members_max;
+    std::uint32_t flat_end = std::max<std::uint32_t>(1, std::min(n3, first_room));
     if (buf[idx[1]] == '}') goto close;
     goto key;
 value:  // idx[i]: first structural of a value
