@@ -390,8 +390,6 @@ struct core_state {
             return port_entry != 0 ? static_cast<std::uint32_t>(port_entry - 1)
                                    : static_cast<std::uint32_t>(set->routes.size());
         };
-        bump(shadow_core.datagrams, 1);
-        bump(shadow_core.bytes, d.payload.size());
         if (!allowed(d)) return count_pre_parse_drop(route_or_unrouted(), drop_reason::allow_list, 1);
         if (!rate_ok(d)) return count_pre_parse_drop(route_or_unrouted(), drop_reason::rate_limit, 1);
         if (port_entry == 0) return count_pre_parse_drop(route_or_unrouted(), drop_reason::no_route, 1);
@@ -399,14 +397,12 @@ struct core_state {
 
         const route_info& r = set->routes[route];
         const std::int64_t ts_default = d.rx_wall_ms != 0 ? d.rx_wall_ms : ingest_ms;
-        const std::uint64_t copies_before = parser.stats().scratch_copies;
         const std::size_t n = parser.parse_datagram(d.payload, d.tailroom, *r.rules, ts_default,
                                                     results_span);
         const std::size_t overflow = parser.last_overflow();
         atomic_topic_counters& c = tc(route);
         bump(c.received, n + overflow);
         if (overflow != 0) bump(c.dropped[static_cast<std::size_t>(drop_reason::overflow)], overflow);
-        bump(shadow_core.scratch_copies, parser.stats().scratch_copies - copies_before);
 
         if (source_len == 0 || d.src_port != source_port || !same_address(d.src, source_addr)) {
             source_len = format_source(d.src, d.src_port, source_text);
@@ -573,15 +569,24 @@ namespace {
     s.begin();
     // One stage-1 pass over the burst's small payloads (event_parser::gather); the same loop
     // sees whether a datagram lacks a receive time (then the burst's ingest time is read once).
+    // The core counters datagrams, bytes and scratch_copies are summed here, once per burst
+    // (handle() bumped them per datagram, each a load and a store through memory); readers see
+    // them only after end(), so they are exact where they can be read.
     bool need_clock = false;
+    std::uint64_t bytes = 0;
     s.parser.begin_burst();
     for (const datagram& d : burst) {
         need_clock |= d.rx_wall_ms == 0;
+        bytes += d.payload.size();
         s.parser.gather(d.payload);
     }
     s.parser.index_burst();
     const std::int64_t ingest_ms = need_clock ? wall_ms() : 0;
+    const std::uint64_t copies_before = s.parser.stats().scratch_copies;
     for (const datagram& d : burst) s.handle(d, ingest_ms);
+    bump(s.shadow_core.datagrams, burst.size());
+    bump(s.shadow_core.bytes, bytes);
+    bump(s.shadow_core.scratch_copies, s.parser.stats().scratch_copies - copies_before);
     s.end();
     return burst.size();
 }
