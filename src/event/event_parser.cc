@@ -582,16 +582,31 @@ public:
         _gcursor = 0;
         _g_scursor = 0;
     }
-    void gather(const std::byte* p, std::size_t n) noexcept {
-        if (_gn == _g_max || n > _g_payload_max || n + 1 > _g_bytes - _gused) return;
-        char* const dst = _gbuf.get() + _gused;
-        std::memcpy(dst, p, n);
-        const unsigned found = backslash_newline(dst, n);
-        if ((found & 1) != 0) return;  // a backslash: the fast path takes none
-        dst[n] = '\n';
-        _g[_gn++] = {p, static_cast<std::uint32_t>(n), static_cast<std::uint32_t>(_gused),
-                     (found & 2) == 0};
-        _gused += n + 1;
+    // gather() of n payloads at `p`, `stride` bytes apart; the table's state stays in
+    // registers across the copies (memcpy is a call: members would be loaded again after it).
+    void gather_strided(const std::byte* p, std::size_t stride, std::size_t n) noexcept {
+        std::size_t gn = _gn;
+        std::size_t gused = _gused;
+        const std::size_t g_max = _g_max;
+        const std::size_t payload_max = _g_payload_max;
+        const std::size_t g_bytes = _g_bytes;
+        char* const gbuf = _gbuf.get();
+        gathered_payload* const table = _g.data();
+        for (std::size_t i = 0; i < n; ++i, p += stride) {
+            const bytes_view payload = *reinterpret_cast<const bytes_view*>(p);
+            const std::size_t len = payload.size();
+            if (gn == g_max || len > payload_max || len + 1 > g_bytes - gused) continue;
+            char* const dst = gbuf + gused;
+            std::memcpy(dst, payload.data(), len);
+            const unsigned found = backslash_newline(dst, len);
+            if ((found & 1) != 0) continue;  // a backslash: the fast path takes none
+            dst[len] = '\n';
+            table[gn++] = {payload.data(), static_cast<std::uint32_t>(len),
+                           static_cast<std::uint32_t>(gused), (found & 2) == 0};
+            gused += len + 1;
+        }
+        _gn = gn;
+        _gused = gused;
     }
     void index_burst() noexcept {
         if (_gn == 0) return;
@@ -1248,7 +1263,11 @@ event_parser::event_parser(const parser_options& options)
 event_parser::~event_parser() = default;
 void event_parser::begin_burst() noexcept { _impl->begin_burst(); }
 void event_parser::gather(bytes_view payload) noexcept {
-    _impl->gather(payload.data(), payload.size());
+    gather_strided(&payload, 0, 1);
+}
+void event_parser::gather_strided(const bytes_view* first, std::size_t stride_bytes,
+                                  std::size_t n) noexcept {
+    _impl->gather_strided(reinterpret_cast<const std::byte*>(first), stride_bytes, n);
 }
 void event_parser::index_burst() noexcept { _impl->index_burst(); }
 event_parser::event_parser(event_parser&&) noexcept = default;

@@ -574,12 +574,12 @@ namespace {
     // them only after end(), so they are exact where they can be read.
     bool need_clock = false;
     std::uint64_t bytes = 0;
-    s.parser.begin_burst();
     for (const datagram& d : burst) {
         need_clock |= d.rx_wall_ms == 0;
         bytes += d.payload.size();
-        s.parser.gather(d.payload);
     }
+    s.parser.begin_burst();
+    s.parser.gather_each(burst, &datagram::payload);
     s.parser.index_burst();
     const std::int64_t ingest_ms = need_clock ? wall_ms() : 0;
     const std::uint64_t copies_before = s.parser.stats().scratch_copies;

@@ -204,7 +204,7 @@ public:
     // between) then takes its structurals from that index. Results are the same either way and
     // their spans still point into the payload. Per burst:
     //   parser.begin_burst();
-    //   for (auto p : payloads) parser.gather(p);
+    //   for (auto p : payloads) parser.gather(p);   // or gather_each(items, &item::payload)
     //   parser.index_burst();
     //   for (auto p : payloads) n = parser.parse_datagram(p, ...);
     // gather() skips (silently; the payload goes the per-datagram way) a payload with a
@@ -215,6 +215,12 @@ public:
     // these calls do nothing.
     void begin_burst() noexcept;
     void gather(bytes_view payload) noexcept;
+    // gather() of every item's payload field, in order, in one call: a call per datagram (and
+    // the gather table's bounds loaded again by each) cost ~15 instructions per datagram.
+    template <typename Item>
+    void gather_each(std::span<const Item> items, bytes_view Item::*payload) noexcept {
+        if (!items.empty()) gather_strided(&(items[0].*payload), sizeof(Item), items.size());
+    }
     void index_burst() noexcept;
 
     // Events of the last parse_datagram() call that did not fit into `out`.
@@ -223,6 +229,9 @@ public:
     [[nodiscard]] std::size_t capacity() const noexcept { return _capacity; }
 
 private:
+    // gather() of n payloads, the first at `first`, each next one stride_bytes further.
+    void gather_strided(const bytes_view* first, std::size_t stride_bytes, std::size_t n) noexcept;
+
     std::unique_ptr<event_parser_impl> _impl;
     parser_stats _stats;
     std::size_t _capacity = 0;
