@@ -159,6 +159,9 @@ struct core_state {
     std::vector<std::uint32_t> dirty;         // slot indexes with records (capacity = slots)
     std::vector<rate_entry> rate;
     std::uint64_t rate_mask = 0;
+    // An allow-list or a rate limit is set (make_pipeline): one test per datagram when neither
+    // is (allowed() and rate_ok() each loaded and tested their own setting).
+    bool screened = false;
     double rate_per_ns = 0;
     double rate_burst = 0;
     std::int64_t now_ns = 0;
@@ -390,8 +393,12 @@ struct core_state {
             return port_entry != 0 ? static_cast<std::uint32_t>(port_entry - 1)
                                    : static_cast<std::uint32_t>(set->routes.size());
         };
-        if (!allowed(d)) return count_pre_parse_drop(route_or_unrouted(), drop_reason::allow_list, 1);
-        if (!rate_ok(d)) return count_pre_parse_drop(route_or_unrouted(), drop_reason::rate_limit, 1);
+        if (screened) [[unlikely]] {
+            if (!allowed(d))
+                return count_pre_parse_drop(route_or_unrouted(), drop_reason::allow_list, 1);
+            if (!rate_ok(d))
+                return count_pre_parse_drop(route_or_unrouted(), drop_reason::rate_limit, 1);
+        }
         if (port_entry == 0) return count_pre_parse_drop(route_or_unrouted(), drop_reason::no_route, 1);
         const std::uint32_t route = port_entry - 1u;
 
@@ -760,6 +767,7 @@ std::unique_ptr<pipeline> pipeline_set::make_pipeline(unsigned core, std::string
                                                                  : m.opts.rate_limit_per_source;
         s->rate_burst = static_cast<double>(std::max<std::uint64_t>(burst, 1));
     }
+    s->screened = m.opts.allow != nullptr || !s->rate.empty();
     m.cores[core]->made = true;
     return std::unique_ptr<pipeline>(new pipeline(std::move(s)));
 }
