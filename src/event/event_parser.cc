@@ -102,6 +102,7 @@ result<compiled_rules> compiled_rules::make(const topic_rules& rules) {
         c._required_mask |= 1u << i;
     }
     if (rules.max_event_bytes == 0) return errc::invalid_argument;
+    c._pointers_n = c._pointers.size();
     return c;
 }
 

@@ -67,7 +67,9 @@ public:
         std::vector<std::int64_t> indexes;   // per token: array index, or -1 if not one
     };
     static constexpr std::int32_t none = -1;
-    [[nodiscard]] std::span<const pointer> pointers() const noexcept { return _pointers; }
+    [[nodiscard]] std::span<const pointer> pointers() const noexcept {
+        return {_pointers.data(), _pointers_n};
+    }
     [[nodiscard]] std::int32_t key_index() const noexcept { return _key; }
     [[nodiscard]] std::int32_t timestamp_index() const noexcept { return _timestamp; }
     [[nodiscard]] std::span<const std::int32_t> required_indexes() const noexcept {
@@ -80,6 +82,9 @@ public:
 private:
     topic_rules _rules;
     std::vector<pointer> _pointers;  // deduplicated: key, timestamp, required may share one
+    // _pointers.size(), kept: the parser takes pointers() per datagram, and the vector's size is
+    // a division by sizeof(pointer).
+    std::size_t _pointers_n = 0;
     std::int32_t _key = none;
     std::int32_t _timestamp = none;
     std::vector<std::int32_t> _required;
