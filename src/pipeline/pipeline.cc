@@ -385,7 +385,10 @@ struct core_state {
         bump(c.dropped[static_cast<std::size_t>(why)], n);
     }
 
-    void handle(const datagram& d, std::int64_t ingest_ms) noexcept {
+    // Inlined into the burst loop (process_burst, its only caller): as a call per datagram its
+    // entry and exit (six saved registers, the burst's values reloaded) cost ~18 instructions
+    // per datagram under callgrind.
+    [[gnu::always_inline]] void handle(const datagram& d, std::int64_t ingest_ms) noexcept {
         // set->route_of(d.dst_port), with the "_unrouted" index (routes.size(), a division by
         // sizeof(route_info)) computed only on the paths that count under it.
         const std::uint16_t port_entry = set->port_table[d.dst_port];
