@@ -1314,14 +1314,16 @@ std::size_t event_parser::parse_datagram(bytes_view payload, std::size_t tailroo
     ++_stats.datagrams;
     _last_overflow = 0;
     _impl->begin_datagram(rules);
-    _impl->end_payload();  // per event unless the NDJSON branch below indexes the payload
     // A gathered payload is read from its copy (the burst's index covers it); the results'
     // spans point into the payload at the same offsets.
     const char* const input = reinterpret_cast<const char*>(payload.data());
     bool one_line = false;
     const char* const copy =
         _impl->take_gathered(payload.data(), payload.size(), tailroom, one_line);
+    // Not gathered: per event unless the NDJSON branch below indexes the payload (a gathered
+    // one's index state was just set by take_gathered).
     if (copy != nullptr) ++_stats.gathered;
+    else _impl->end_payload();
     const char* const base = copy != nullptr ? copy : input;
     const char* const end = base + payload.size();
     std::size_t written = 0;
