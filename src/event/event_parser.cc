@@ -522,6 +522,48 @@ inline unsigned backslash_newline(const char* p, std::size_t n) noexcept {
     return (bs != 0 ? 1u : 0u) | (nl != 0 ? 2u : 0u);
 }
 
+// memcpy(dst, src, n) and backslash_newline(dst, n) in one pass: the bytes scanned are those
+// just loaded for the copy (a library call and a second pass over the copy otherwise). For
+// n >= 32 with AVX2: whole 32-byte blocks, then the last 32 bytes once more (overlapping the
+// previous block), so nothing past src + n is read and nothing past dst + n is written.
+inline unsigned copy_backslash_newline(char* dst, const std::byte* src, std::size_t n) noexcept {
+#if defined(__AVX2__)
+    if (n >= 32) {
+        const __m256i backslash = _mm256_set1_epi8('\\');
+        const __m256i newline = _mm256_set1_epi8('\n');
+        __m256i bs = _mm256_setzero_si256();
+        __m256i nl = _mm256_setzero_si256();
+        const auto block = [&](std::size_t at) {
+            const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + at));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + at), x);
+            bs = _mm256_or_si256(bs, _mm256_cmpeq_epi8(x, backslash));
+            nl = _mm256_or_si256(nl, _mm256_cmpeq_epi8(x, newline));
+        };
+        std::size_t i = 0;
+        for (; n - i >= 32; i += 32) block(i);
+        if (i < n) block(n - 32);
+        return (_mm256_testz_si256(bs, bs) ? 0u : 1u) | (_mm256_testz_si256(nl, nl) ? 0u : 2u);
+    }
+    // Shorter: two overlapping moves of the largest power of two <= n, inline (a memcpy call
+    // here made the whole gather loop spill its registers around it).
+    const auto two = [&](auto word) {
+        using word_t = decltype(word);
+        word_t a, b;
+        std::memcpy(&a, src, sizeof a);
+        std::memcpy(&b, src + n - sizeof b, sizeof b);
+        std::memcpy(dst, &a, sizeof a);
+        std::memcpy(dst + n - sizeof b, &b, sizeof b);
+    };
+    if (n >= 16) two(__m128i{});
+    else if (n >= 8) two(std::uint64_t{});
+    else if (n >= 4) two(std::uint32_t{});
+    else for (std::size_t i = 0; i < n; ++i) dst[i] = static_cast<char>(src[i]);
+#else
+    std::memcpy(dst, src, n);
+#endif
+    return backslash_newline(dst, n);
+}
+
 class event_parser_impl {
 public:
     explicit event_parser_impl(const parser_options& o)
@@ -598,8 +640,7 @@ public:
             const std::size_t len = payload.size();
             if (gn == g_max || len > payload_max || len + 1 > g_bytes - gused) continue;
             char* const dst = gbuf + gused;
-            std::memcpy(dst, payload.data(), len);
-            const unsigned found = backslash_newline(dst, len);
+            const unsigned found = copy_backslash_newline(dst, payload.data(), len);
             if ((found & 1) != 0) continue;  // a backslash: the fast path takes none
             dst[len] = '\n';
             table[gn++] = {payload.data(), static_cast<std::uint32_t>(len),
