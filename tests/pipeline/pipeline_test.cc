@@ -357,6 +357,39 @@ TEST(pipeline, unknown_port_is_no_route) {
     EXPECT_EQ(snap.total().received, 2u);
 }
 
+// One burst alternating between two topics and an unknown port: each datagram counts under its
+// own destination port's topic (handle() looks the route up again whenever the port changes).
+TEST(pipeline, interleaved_ports_in_one_burst_count_per_topic) {
+    pipeline_options o;
+    o.topics = {plain_route("a", 5140), plain_route("b", 5141)};
+    fixture f(o, 1);
+    ASSERT_TRUE(f.p);
+    f.send({owned_datagram(R"({"x":1})", 5140), owned_datagram(R"({"x":2})", 5141),
+            owned_datagram(R"({"x":3})", 5141), owned_datagram(R"({"x":4})", 9999),
+            owned_datagram("not json", 5141), owned_datagram(R"({"x":5})", 5140)});
+    ASSERT_TRUE(f.drain());
+    ASSERT_TRUE(f.wait_hwm("b.dlq", 0, 1));
+    auto snap = f.set->counters();
+    EXPECT_EQ(snap.topics[0].received, 2u);
+    EXPECT_EQ(snap.topics[0].stored, 2u);
+    EXPECT_EQ(snap.topics[1].received, 3u);
+    EXPECT_EQ(snap.topics[1].stored, 2u);
+    EXPECT_EQ(rejected(snap.topics[1], event::reject_reason::not_json), 1u);
+    EXPECT_EQ(dropped(snap.topics[2], drop_reason::no_route), 1u);
+    EXPECT_TRUE(snap.total().balanced());
+    auto a = read_partition(*f.store, f.part("a", 0));
+    ASSERT_EQ(a.size(), 2u);
+    EXPECT_EQ(a[0].value, R"({"x":1})");
+    EXPECT_EQ(a[1].value, R"({"x":5})");
+    auto b = read_partition(*f.store, f.part("b", 0));
+    ASSERT_EQ(b.size(), 2u);
+    EXPECT_EQ(b[0].value, R"({"x":2})");
+    EXPECT_EQ(b[1].value, R"({"x":3})");
+    auto dlq = read_partition(*f.store, f.part("b.dlq", 0));
+    ASSERT_EQ(dlq.size(), 1u);
+    EXPECT_EQ(dlq[0].value, "not json");
+}
+
 TEST(pipeline, allow_list_drops_are_counted) {
     config::allow_list allow;
     std::string err;
