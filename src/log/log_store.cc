@@ -87,12 +87,7 @@ errc appender::check_room(std::size_t batch_bytes, std::uint64_t token) noexcept
     impl& a = *_impl;
     // Too large: try_append says so (and counts nothing as full).
     if (batch_bytes > a.max_batch_bytes || batch_bytes > a.ring.max_payload()) return errc::ok;
-    if ((token != 0 && a.tokens_issued - a.tokens_polled >= a.completions.size()) ||
-        !a.ring.has_room(batch_bytes)) {
-        a.full.store(++a.full_local, std::memory_order_relaxed);
-        return errc::full;
-    }
-    return errc::ok;
+    return a.room_for(batch_bytes, token) ? errc::ok : errc::full;
 }
 
 errc appender::try_append(partition_index partition, bytes_view batch, std::uint64_t token) noexcept {
@@ -101,16 +96,9 @@ errc appender::try_append(partition_index partition, bytes_view batch, std::uint
     auto h = decode_batch_header(batch);
     if (!h) return h.error();
     if (h->total_bytes() != batch.size()) return errc::bad_length;
-    if (token != 0 && a.tokens_issued - a.tokens_polled >= a.completions.size()) {
-        a.full.store(++a.full_local, std::memory_order_relaxed);
-        return errc::full;
-    }
+    if (!a.room_for(batch.size(), token)) return errc::full;
     // The clock is read only for a batch that goes in (a refused one would waste the read).
-    if (!a.ring.has_room(batch.size()) ||
-        !a.ring.try_push(partition.value(), token, batch, mono_ns())) {
-        a.full.store(++a.full_local, std::memory_order_relaxed);
-        return errc::full;
-    }
+    a.ring.push(partition.value(), token, batch, mono_ns());
     if (token != 0) ++a.tokens_issued;
     // Only this thread writes `appended`; relaxed is enough for a statistic, and in_flight()
     // tolerates a momentarily stale value.

@@ -139,6 +139,17 @@ struct appender::impl {
     std::uint64_t tokens_polled = 0;
     std::uint64_t full_local = 0;
 
+    // Room for a batch of `batch_bytes` with `token` (a completion slot when token != 0, ring
+    // space); without, the refusal is counted in `full`. try_append and check_room both ask.
+    [[nodiscard]] bool room_for(std::size_t batch_bytes, std::uint64_t token) noexcept {
+        if ((token != 0 && tokens_issued - tokens_polled >= completions.size()) ||
+            !ring.has_room(batch_bytes)) {
+            full.store(++full_local, std::memory_order_relaxed);
+            return false;
+        }
+        return true;
+    }
+
     // appended: relaxed-stored by the producer (its own counter); durable: release-stored by the
     // writer; in_flight() reads both.
     alignas(detail::cache_line) std::atomic<std::uint64_t> appended{0};

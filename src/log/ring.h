@@ -54,10 +54,10 @@ public:
     [[nodiscard]] std::size_t max_payload() const noexcept { return _cap / 2 - header_bytes; }
 
     // Producer side.
-    // Whether try_push of a payload of this size would find room now. Only the consumer changes
-    // head, and only forward, so a true stays true until this producer pushes.
+    // Whether push() of a payload of this size finds room now. Only the consumer changes head,
+    // and only forward, so a true stays true until this producer pushes.
     [[nodiscard]] bool has_room(std::size_t payload_bytes) noexcept {
-        const std::size_t need = (header_bytes + payload_bytes + 31) & ~std::size_t{31};
+        const std::size_t need = entry_bytes(payload_bytes);
         const std::uint64_t tail = _prod.tail;
         const std::size_t contiguous = _cap - (tail & _mask);
         const std::size_t total = need <= contiguous ? need : contiguous + need;
@@ -69,10 +69,11 @@ public:
         return true;
     }
 
-    [[nodiscard]] bool try_push(std::uint32_t partition, std::uint64_t token, bytes_view payload,
-                                std::int64_t enqueued_ns) noexcept {
-        if (!has_room(payload.size())) return false;
-        const std::size_t need = (header_bytes + payload.size() + 31) & ~std::size_t{31};
+    // Appends an entry. Only after has_room(payload.size()) returned true (and nothing was
+    // pushed since).
+    void push(std::uint32_t partition, std::uint64_t token, bytes_view payload,
+              std::int64_t enqueued_ns) noexcept {
+        const std::size_t need = entry_bytes(payload.size());
         std::uint64_t tail = _prod.tail;
         const std::size_t idx = tail & _mask;
         const std::size_t contiguous = _cap - idx;
@@ -89,7 +90,6 @@ public:
         // Publishes the entry; pairs with the consumer's acquire load of tail in peek().
         // copy_payload's streaming stores were fenced (sfence) before this store.
         _tail.store(tail, std::memory_order_release);
-        return true;
     }
 
     // Consumer side.
@@ -97,7 +97,7 @@ public:
         for (;;) {
             std::uint64_t head = _cons.head;
             if (head == _cons.cached_tail) {
-                // Pairs with the producer's release store of tail in try_push().
+                // Pairs with the producer's release store of tail in push().
                 _cons.cached_tail = _tail.load(std::memory_order_acquire);
                 if (head == _cons.cached_tail) return false;
             }
@@ -125,7 +125,7 @@ public:
     }
     void pop() noexcept {
         _cons.head += _cons.current;
-        // Frees the space; pairs with the producer's acquire load of head in try_push().
+        // Frees the space; pairs with the producer's acquire load of head in has_room().
         _head.store(_cons.head, std::memory_order_release);
     }
     [[nodiscard]] bool empty_for_consumer() noexcept {
@@ -136,6 +136,11 @@ public:
     static constexpr std::size_t stream_bytes_min = 2048;
 
 private:
+    // An entry's bytes: header and payload, rounded up to 32.
+    static constexpr std::size_t entry_bytes(std::size_t payload_bytes) noexcept {
+        return (header_bytes + payload_bytes + 31) & ~std::size_t{31};
+    }
+
     // The ring is far larger than the producer's caches and only the writer (another core)
     // reads an entry again: plain stores first read every line in (read-for-ownership) and
     // push the producer's working set out. Streaming stores write around the cache: a 64 KiB
