@@ -1,7 +1,8 @@
 #pragma once
 // The log the pipeline benchmarks write into: topic "sensors" (8 partitions) and its dead-letter
 // topic "sensors.dlq" (1), created, writer started (unless `start_writer` is false: nothing
-// drains the producer rings then). Errors are printed with `program` and give nullptr. And the route of the capacity benchmarks into it.
+// drains the producer rings then). Errors are printed with `program` and give nullptr. Also the
+// route of the capacity benchmarks into it (capacity_route).
 
 #include <sluice/log/log_store.h>
 #include <sluice/pipeline/pipeline.h>

@@ -413,7 +413,6 @@ bool record_tail::assign(std::span<const record_header> headers) noexcept {
         n += bytes_field_size(as_bytes(h.key)) + bytes_field_size(h.value);
         if (n > bytes_max) return false;
     }
-    if (n > bytes_max) return false;
     std::byte* p = put_varint_fast(_bytes.data(), static_cast<std::int64_t>(headers.size()));
     for (const record_header& h : headers) {
         p = put_field(p, field_ref{reinterpret_cast<const std::byte*>(h.key.data()),
