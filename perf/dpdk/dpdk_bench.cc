@@ -116,6 +116,13 @@ struct rates {
     double cpu = 0;   // events per CPU-second
 };
 
+double median(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    const std::size_t m = v.size() / 2;
+    return v.size() % 2 == 1 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
 // Runs `fn` over all payloads repeatedly for ~seconds; returns events/s and events per
 // CPU-second (each the median of 5 slices).
 template <typename Fn>
@@ -139,9 +146,7 @@ rates rate(const std::vector<simdjson::padded_string>& payloads, std::size_t eve
         cpu_slices.push_back(static_cast<double>(events) /
                              (static_cast<double>(thread_cpu_ns() - c0) / 1e9));
     }
-    std::sort(slices.begin(), slices.end());
-    std::sort(cpu_slices.begin(), cpu_slices.end());
-    return {slices[2], cpu_slices[2]};
+    return {median(slices), median(cpu_slices)};
 }
 
 reference run_reference(const std::vector<std::string>& payloads, unsigned per_packet,
@@ -304,13 +309,6 @@ struct round_result {
         return ref_best_cpu() > 0 && cpu_s > 0 ? events / cpu_s / ref_best_cpu() : 0;
     }
 };
-
-double median(std::vector<double> v) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    const std::size_t m = v.size() / 2;
-    return v.size() % 2 == 1 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
 
 // Pipeline slices of ~round_seconds each, at least 3 (the median needs an odd count).
 constexpr double round_seconds = 0.6;
@@ -574,7 +572,6 @@ int main(int argc, char** argv) {
     };
     const case_def cases[] = {{"one", 1}, {"ten", 10}};
     std::map<std::string, case_result> results;
-    std::map<std::string, reference> refs;
     std::map<std::string, double> payload_bytes;
     std::pair<double, double> rx_floor{0, 0};  // packets/s, packets per CPU-second
     for (const auto& c : cases) {
@@ -600,11 +597,10 @@ int main(int argc, char** argv) {
             return 1;
         }
         results[c.name] = cr;
-        refs[c.name] = cr.ref;
         if (c.per_packet == 1) rx_floor = fork_rx_floor(pcap, packets, std::min(seconds, 2.0));
         if (own_dir || simulate) fs::remove_all(data);
         fs::remove(pcap);
-        const reference& r = refs[c.name];
+        const reference& r = cr.ref;
         std::printf("case %-3s (%u event(s)/packet, %.0f B/event): pipeline %.0f events/s "
                     "(stored %.0f/s, dropped %.0f/s [backpressure %llu, nic_missed %llu], "
                     "%.1f MB/s payload, tailroom min %llu B, scratch copies %llu, %.0f device "
@@ -625,12 +621,12 @@ int main(int argc, char** argv) {
 
     const auto& one = results["one"];
     const auto& ten = results["ten"];
-    const double ref_one = std::max(refs["one"].many_eps, refs["one"].iter_eps);
+    const double ref_one = std::max(one.ref.many_eps, one.ref.iter_eps);
     const double ratio_one = one.ratio;
     const double ratio_ten = ten.ratio;
     // The same per CPU-second of the measuring thread (pipeline core / reference loop): on a
     // shared machine the wall-clock ratio also measures how often each got its core.
-    const double ref_one_cpu = std::max(refs["one"].many_cpu_eps, refs["one"].iter_cpu_eps);
+    const double ref_one_cpu = std::max(one.ref.many_cpu_eps, one.ref.iter_cpu_eps);
     const double ratio_one_cpu = one.ratio_cpu;
     const double ratio_ten_cpu = ten.ratio_cpu;
     std::printf("ratio (median of the rounds) one/packet %.3f (target >= 0.5), ten/packet %.3f "
@@ -638,7 +634,7 @@ int main(int argc, char** argv) {
                 "per CPU-second: one %.3f (pipeline %.0f vs reference %.0f events/CPU-s), "
                 "ten %.3f (%.0f vs %.0f)\n",
                 ratio_one, ratio_ten, ratio_one_cpu, one.events_per_cpu_s, ref_one_cpu,
-                ratio_ten_cpu, ten.events_per_cpu_s, refs["ten"].many_cpu_eps);
+                ratio_ten_cpu, ten.events_per_cpu_s, ten.ref.many_cpu_eps);
     std::printf("strict (whole case vs the fastest round's reference): one/packet %.3f (%.3f per "
                 "CPU-s), ten/packet %.3f (%.3f per CPU-s)\n",
                 one.ratio_strict, one.ratio_strict_cpu, ten.ratio_strict, ten.ratio_strict_cpu);
@@ -662,11 +658,11 @@ int main(int argc, char** argv) {
         "\"target\":0.7,\"events_per_cpu_s\":%.0f,\"ref_events_per_cpu_s\":%.0f,"
         "\"ratio_cpu\":%.3f,\"ratio_strict\":%.3f,\"ratio_strict_cpu\":%.3f}}\n",
         machine_name().c_str(), simulate ? "simulated" : "files", seconds, one.events_per_s,
-        one.stored_per_s, one.dropped_per_s, one.mbytes_per_s, refs["one"].many_eps,
-        refs["one"].iter_eps, ratio_one, one.events_per_cpu_s, ref_one_cpu, ratio_one_cpu,
+        one.stored_per_s, one.dropped_per_s, one.mbytes_per_s, one.ref.many_eps,
+        one.ref.iter_eps, ratio_one, one.events_per_cpu_s, ref_one_cpu, ratio_one_cpu,
         one.ratio_strict, one.ratio_strict_cpu, rx_floor.first, floor_ratio, floor_ratio_cpu,
         ten.events_per_s, ten.stored_per_s, ten.dropped_per_s, ten.mbytes_per_s,
-        refs["ten"].many_eps, ratio_ten, ten.events_per_cpu_s, refs["ten"].many_cpu_eps,
+        ten.ref.many_eps, ratio_ten, ten.events_per_cpu_s, ten.ref.many_cpu_eps,
         ratio_ten_cpu, ten.ratio_strict, ten.ratio_strict_cpu);
     return 0;
 }
